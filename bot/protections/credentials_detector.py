@@ -1,0 +1,593 @@
+"""Find credentials pasted into chat, fast and without ever holding on to the value.
+
+`find_secrets(text)` returns `Finding`s: a kind (what to tell the sender), the span of the
+sensitive part inside `text`, and the rule that fired. A finding never carries the value, so
+logging, storing or printing findings cannot leak it; callers that must mask use the span
+against the text they already hold (see `mask`).
+
+Design choices (measured on tests/data/credential_corpus/corpus.jsonl):
+
+* Almost every rule is anchored on context (a key name, a CLI flag, a PEM header, a table row)
+  and then checks the value. Bare high-entropy strings without context are NOT reported,
+  except an S3-shaped pair (20-char upper-case access key followed closely by a 40-char
+  mixed-case secret), because support chat is full of hashes, UUIDs, ids and base64 blobs.
+* Values that are placeholders are not secrets: `<password>`, `{{ vault_x }}`, `${VAR}`,
+  `$VAR`, `%(x)s`, `****`, `xxxx`, `...`, `REDACTED`, `DATA+OMITTED`, anything containing
+  "example"/"placeholder"/"your", paths (`/etc/...`, `~/...`), and the well-known dummy
+  words (`password`, `secret`, `changeme`, `changeit`, `hunter2`...). `changeme` is treated as
+  a placeholder on purpose: it is what docs and templates use, and a real password that is
+  literally `changeme` is no more exposed by being pasted than it already was.
+* A generic `password: value` is only reported when the value looks like a password rather
+  than a word: at least 6 characters and either two character classes or 12+ characters.
+  "password: expired" or "the password is wrong" are chat, not leaks. Lower-case-only
+  passphrases shorter than 12 characters are therefore missed (documented trade-off).
+* Pure-hex 40-character strings are never taken for S3 secrets (they are git SHAs and SHA-1
+  sums); a real RGW/AWS secret of 40 random base62/base64 characters is mixed-case.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What was found, as told to the sender and the staff room."""
+
+    S3_PAIR = "S3 access/secret key pair"
+    S3_SECRET = "S3 secret key"
+    APP_CRED = "OpenStack application credential secret"
+    OS_PASSWORD = "OS_PASSWORD line"
+    OS_TOKEN = "OpenStack auth token"
+    CLOUDS_YAML = "clouds.yaml password"
+    PRIVATE_KEY = "private key (PEM/OpenSSH)"
+    JWT = "JWT"
+    BEARER = "bearer token"
+    KUBE_TOKEN = "kubeconfig token"
+    KUBE_CLIENT_KEY = "kubeconfig client key"
+    PASSWORD = "password line"
+    URL_PASSWORD = "password in URL"
+    TSM_PASSWORD = "TSM/backup password"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One credential found in a message. Holds no part of the value, by construction."""
+
+    kind: Kind
+    start: int
+    end: int
+    rule: str
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return (self.start, self.end)
+
+    def __repr__(self) -> str:
+        return f"Finding(kind={self.kind.value!r}, span=({self.start}, {self.end}), rule={self.rule!r})"
+
+    __str__ = __repr__
+
+
+# --- value checks -----------------------------------------------------------------------------
+
+_PLACEHOLDER_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pass",
+        "passw0rd",
+        "secret",
+        "secretkey",
+        "changeme",
+        "changeit",
+        "yourpassword",
+        "mypassword",
+        "mysecret",
+        "mysecretpassword",
+        "secretpassword",
+        "yoursecret",
+        "yoursecretkey",
+        "secret_key",
+        "access_key",
+        "accesskey",
+        "redacted",
+        "hidden",
+        "omitted",
+        "removed",
+        "masked",
+        "censored",
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "required",
+        "optional",
+        "string",
+        "str",
+        "empty",
+        "unset",
+        "notset",
+        "todo",
+        "tbd",
+        "fixme",
+        "dummy",
+        "test",
+        "testing",
+        "foobar",
+        "foo",
+        "bar",
+        "hunter2",
+        "letmein",
+        "qwerty",
+        "admin",
+        "token",
+        "yourtoken",
+        "mytoken",
+        "apikey",
+        "value",
+        "prompt",
+        "generate",
+        "ask",
+        "default",
+        "undefined",
+        "xxx",
+        "abc123",
+        "password123",
+        "s3cr3t",
+        "topsecret",
+        "supersecret",
+        "env",
+        "environment",
+        "keyring",
+        "vault",
+    }
+)
+_PLACEHOLDER_FRAGMENTS = (
+    "example",
+    "placeholder",
+    "redact",
+    "your",
+    "omitted",
+    "replace",
+    "<",
+    ">",
+)
+_REPEATED = re.compile(r"^(.)\1+$|^[*.#xX_-]+$|^[*]{3,}|[*]{3,}$")
+_REFERENCE = re.compile(
+    r"""^(?:\$|%\(|\{\{|\{%|\{|\[|@|!vault|vault:|env:|file:|secret:|ref\+|lookup\(|os\.environ|
+    getenv|ENV\[|process\.env|var\.|local\.|data\.|module\.|/|~/|\./|\.\./|[A-Za-z]:\\)""",
+    re.VERBOSE,
+)
+_WORDLIKE = re.compile(r"^[a-z]+$|^[A-Z][a-z]+$")
+
+
+def _classes(s: str) -> int:
+    lower = upper = digit = other = 0
+    for ch in s:
+        if ch.islower():
+            lower = 1
+        elif ch.isupper():
+            upper = 1
+        elif ch.isdigit():
+            digit = 1
+        else:
+            other = 1
+    return lower + upper + digit + other
+
+
+def _entropy(s: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not s:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in s:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def is_placeholder(value: str) -> bool:
+    """True for template values, references and dummies that reveal nothing."""
+    v = value.strip().strip("\"'`").strip()
+    if not v:
+        return True
+    low = v.lower()
+    if low in _PLACEHOLDER_WORDS or low.strip("_-.!") in _PLACEHOLDER_WORDS:
+        return True
+    if _REPEATED.search(v) or _REFERENCE.match(v):
+        return True
+    if any(f in low for f in _PLACEHOLDER_FRAGMENTS):
+        return True
+    # <...>-style and ALL_CAPS_WITH_UNDERSCORES placeholders such as YOUR_SECRET or S3_SECRET_KEY
+    return bool(re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", v) and _classes(v) <= 3)
+
+
+def _looks_like_password(value: str, *, strict: bool) -> bool:
+    """A password rather than a word. `strict` for prose ("the password is ...")."""
+    v = value.strip("\"'`")
+    if is_placeholder(v) or len(v) < 6 or len(v) > 200:
+        return False
+    if _WORDLIKE.match(v) and len(v) < 12:
+        return False
+    if strict:
+        return _classes(v) >= 2 and not _WORDLIKE.match(v)
+    return _classes(v) >= 2 or len(v) >= 12
+
+
+def _looks_like_token(value: str, min_len: int = 16) -> bool:
+    """An opaque machine token: long, varied, not a placeholder, not pure hex digits of a hash."""
+    v = value.strip("\"'`")
+    if len(v) < min_len or is_placeholder(v):
+        return False
+    return _classes(v) >= 2 and _entropy(v) >= 3.0
+
+
+def _is_s3_secret(value: str) -> bool:
+    """40 chars of base62/base64 with mixed case and digits (never pure hex: git SHA, SHA-1)."""
+    if len(value) != 40 or is_placeholder(value):
+        return False
+    has_lower = any(c.islower() for c in value)
+    has_upper = any(c.isupper() for c in value)
+    has_digit = any(c.isdigit() for c in value)
+    return has_lower and has_upper and has_digit and _entropy(value) >= 4.0
+
+
+def _is_access_key(value: str) -> bool:
+    return (
+        len(value) == 20
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and not is_placeholder(value)
+        and _entropy(value) >= 3.2
+    )
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+# A value after `key: ` / `key = `: quoted (spaces allowed) or bare up to a delimiter.
+_VAL = r"""(?:"(?P<dq>[^"\n]{1,300})"|'(?P<sq>[^'\n]{1,300})'|(?P<bare>[^\s"',;}\]\)]{1,300}))"""
+_SEP = r"""["']?\s*[:=]\s*"""
+
+
+def _value_span(m: re.Match[str]) -> tuple[str, int, int] | None:
+    for g in ("dq", "sq", "bare"):
+        if m.group(g) is not None:
+            return m.group(g), m.start(g), m.end(g)
+    return None
+
+
+Check = Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyedRule:
+    """key=value shaped: the regex has a value group (_VAL); `check` judges the value."""
+
+    name: str
+    kind: Kind
+    pattern: re.Pattern[str]
+    check: Check
+
+
+def _keyed(name: str, kind: Kind, key: str, check: Check, flags: int = re.I) -> _KeyedRule:
+    return _KeyedRule(name, kind, re.compile(key + _VAL, flags), check)
+
+
+_S3_SECRET_KEY = (
+    r"""(?<![A-Za-z])(?:aws_secret_access_key|secret[ _-]?access[ _-]?key(?:[ _-]?id)?|"""
+    r"""s3[ _-]?secret(?:[ _-]?key)?|rgw[ _-]?secret(?:[ _-]?key)?|secret[ _-]?key|secretkey)"""
+    r"""(?:\s*\[[^\]\n]{0,20}\])?"""  # aws configure's prompt: `Secret Access Key [None]:`
+)
+_S3_ACCESS_HINT = re.compile(
+    r"(?i)access[ _-]?key|\bAKIA[0-9A-Z]{16}\b|(?<![A-Za-z0-9])[A-Z0-9]{20}(?![A-Za-z0-9])"
+)
+
+
+def _s3_value(v: str) -> bool:
+    return not is_placeholder(v) and (len(v) >= 16 and _classes(v) >= 2)
+
+
+def _pw(v: str) -> bool:
+    return _looks_like_password(v, strict=False)
+
+
+def _pw_strict(v: str) -> bool:
+    return _looks_like_password(v, strict=True)
+
+
+def _token(v: str) -> bool:
+    return _looks_like_token(v)
+
+
+def _short_pw(v: str) -> bool:
+    # TSM passwords are short (8 chars by default on many servers) and often single-class.
+    v = v.strip("\"'`")
+    return len(v) >= 4 and not is_placeholder(v) and not v.startswith("-") and "=" not in v
+
+
+# Key names that end in "password" but hold something else (a path, a policy, a flag).
+_PW_KEY = (
+    r"""(?<![A-Za-z])[\w.-]{0,40}?(?:password|passwd|passphrase|pwd)"""
+    r"""(?![A-Za-z_-]*(?:file|dir|path|access|command|cmd|expir|policy|reset|hash|length|"""
+    r"""auth|manager|prompt|less|min|max|age|change|rule|complex|store|salt|input|_?env))"""
+    r"""(?![A-Za-z])"""
+)
+
+_KEYED_RULES: tuple[_KeyedRule, ...] = (
+    _keyed(
+        "appcred-key",
+        Kind.APP_CRED,
+        r"(?<![A-Za-z])(?:os[_-])?application[_-]credential[_-]secret" + _SEP,
+        _pw,
+    ),
+    _keyed(
+        "appcred-flag",
+        Kind.APP_CRED,
+        r"--(?:os-)?application-credential-secret(?:=|\s+)",
+        _pw,
+    ),
+    _keyed("os-password-env", Kind.OS_PASSWORD, r"\bOS_PASSWORD\s*=\s*", _pw, 0),
+    _keyed("os-password-flag", Kind.OS_PASSWORD, r"--os-password(?:=|\s+)", _pw),
+    _keyed("os-token-env", Kind.OS_TOKEN, r"\bOS_(?:AUTH_)?TOKEN\s*=\s*", _token, 0),
+    _keyed("os-token-flag", Kind.OS_TOKEN, r"--os-(?:auth-)?token(?:=|\s+)", _token),
+    _keyed("x-auth-token", Kind.OS_TOKEN, r"\bX-(?:Auth|Subject)-Token\s*:\s*", _token),
+    _keyed("s3-secret", Kind.S3_SECRET, _S3_SECRET_KEY + _SEP, _s3_value),
+    _keyed("s3-secret-flag", Kind.S3_SECRET, r"--secret[_-]key(?:=|\s+)", _s3_value),
+    _keyed(
+        "kube-client-key",
+        Kind.KUBE_CLIENT_KEY,
+        r"\bclient-key-data\s*:\s*",
+        lambda v: len(v) >= 40 and not is_placeholder(v),
+    ),
+    _keyed(
+        "kube-token-yaml",
+        Kind.KUBE_TOKEN,
+        r"^[ \t-]*(?:\"token\"|token)\s*:\s*",
+        _token,
+        re.I | re.M,
+    ),
+    _keyed("kube-token-flag", Kind.KUBE_TOKEN, r"(?<![\w-])--token(?:=|\s+)", _token),
+    _keyed(
+        "api-token-key",
+        Kind.BEARER,
+        r"(?<![A-Za-z])(?:access|refresh|id|auth|api|bearer|private|personal)[_-]?"
+        r"(?:token|key)" + _SEP,
+        _token,
+    ),
+    _keyed("authorization-bearer", Kind.BEARER, r"\bbearer\s+", _token),
+    _keyed(
+        "tsm-password-flag",
+        Kind.TSM_PASSWORD,
+        r"\bdsm(?:c|admc|j)?\b[^\n]{0,200}?\s-(?:password|pa)=",
+        _short_pw,
+    ),
+    _keyed("password-kv", Kind.PASSWORD, _PW_KEY + r"""["']?\s*(?::|=|=>|:=)\s*""", _pw),
+    _keyed("password-flag", Kind.PASSWORD, r"(?<![\w-])--?(?:password|passwd|pass)(?:=|\s+)", _pw),
+    _keyed(
+        "password-prose",
+        Kind.PASSWORD,
+        r"\b(?:password|passwd|passphrase|pw|lösenord)\s+(?:is|was|is now|=|är)\s+",
+        _pw_strict,
+    ),
+)
+
+_PEM = re.compile(
+    r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |ED25519 )?PRIVATE KEY(?: BLOCK)?)-----"
+    r"(?P<body>(?:\s*[A-Za-z-]+:[^\n]*\n)*\s*[A-Za-z0-9+/=\s]{40,}?)"
+    r"(?:-----END \1-----|$|(?=-----))",
+)
+_PUTTY = re.compile(
+    r"PuTTY-User-Key-File-\d:[^\n]*\n(?:.*\n)*?Private-Lines:\s*\d+\s*\n[A-Za-z0-9+/=]{20,}"
+)
+_JWT = re.compile(
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"
+)
+_FERNET = re.compile(r"(?<![A-Za-z0-9_-])gAAAAAB[A-Za-z0-9_-]{80,}={0,2}")
+_URL_CRED = re.compile(
+    r"\b[a-z][a-z0-9+.-]{1,20}://(?P<user>[^\s:/@]{1,64}):(?P<pw>[^\s/@]{1,128})@[\w.-]+", re.I
+)
+_PAIR = re.compile(
+    r"(?<![A-Za-z0-9/+])(?P<ak>(?:AKIA|ASIA)?[A-Z0-9]{16,20})(?![A-Za-z0-9/+])"
+    r"[^\n]{0,120}?\n?[^\n]{0,120}?"
+    r"(?<![A-Za-z0-9/+=])(?P<sk>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+)
+_SECRET_NEAR = re.compile(
+    r"(?i)\bsecret\b[^\n]{0,40}?(?<![A-Za-z0-9/+=])(?P<sk>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+)
+# `| secret | ... |` rows of `openstack application credential create` / `ec2 credentials`.
+_TABLE_SECRET = re.compile(r"(?im)^\|\s*secret\s*\|\s*(?P<v>\S{16,})\s*\|")
+_TABLE_TOKEN = re.compile(r"(?im)^\|\s*id\s*\|\s*(?P<v>gAAAAA\S{40,})\s*\|")
+_TABLE_EC2 = re.compile(r"(?im)^\|\s*access\s*\|")
+_EC2_LIST = re.compile(r"(?im)^\|\s*(?P<ak>[0-9a-f]{32})\s*\|\s*(?P<sk>[0-9a-f]{32})\s*\|")
+_APPCRED_SECRET_FLAG = re.compile(
+    r"(?i)application credential create\b[^\n]*?\s--secret(?:=|\s+)" + _VAL
+)
+_DSMC_SET_PASSWORD = re.compile(
+    r"(?i)\bdsmc\s+set\s+password\s+(?:-type=\S+\s+)?(?P<old>\S+)\s+(?P<new>\S+)"
+)
+_TSM_NODE = re.compile(r"(?i)\b(?:register|update)\s+node\s+\S+\s+(?P<v>[^\s=]+)(?=\s|$)")
+_TSM_OPTION = re.compile(r"(?im)^\s*PASSWORD\s+(?P<v>\S+)\s*$")
+_TSM_CONTEXT = re.compile(
+    r"(?i)\bdsm(?:c|admc|\.opt|\.sys)?\b|\btsm\b|spectrum protect|\bnodename\b|tcpserveraddress"
+    r"|\bbackup\b|\bcloutility\b|\bnode password\b"
+)
+_CLOUDS_CONTEXT = re.compile(r"(?i)\bclouds:|\bauth_url\b|clouds\.yaml|\bauth:\s*$", re.M)
+_KUBE_CONTEXT = re.compile(
+    r"(?i)kubeconfig|kubectl|kubeadm|\bclusters:|\busers:|\bcontexts:|apiVersion|serviceaccount"
+)
+
+# Cheap gate: a message with none of these cannot match any rule, so skip them all.
+_GATE = re.compile(
+    r"(?i)pass|secret|key|token|bearer|eyJ|BEGIN|PuTTY|gAAAAA|dsm|pwd|lösenord|://[^\s/@]*:[^\s/@]*@"
+    r"|(?<![A-Za-z0-9/+])[A-Z0-9]{16,20}(?![A-Za-z0-9/+])|register\s+node|update\s+node"
+)
+
+# Priority when two findings overlap: the more specific kind wins.
+_PRIORITY: dict[Kind, int] = {
+    k: i
+    for i, k in enumerate(
+        (
+            Kind.PRIVATE_KEY,
+            Kind.KUBE_CLIENT_KEY,
+            Kind.APP_CRED,
+            Kind.S3_PAIR,
+            Kind.S3_SECRET,
+            Kind.OS_PASSWORD,
+            Kind.CLOUDS_YAML,
+            Kind.TSM_PASSWORD,
+            Kind.KUBE_TOKEN,
+            Kind.OS_TOKEN,
+            Kind.BEARER,
+            Kind.JWT,
+            Kind.URL_PASSWORD,
+            Kind.PASSWORD,
+        )
+    )
+}
+
+
+def _keyed_findings(text: str) -> Iterator[Finding]:
+    clouds = None
+    tsm = None
+    kube = None
+    s3_access = None
+    for rule in _KEYED_RULES:
+        for m in rule.pattern.finditer(text):
+            got = _value_span(m)
+            if got is None:
+                continue
+            value, start, end = got
+            if not rule.check(value):
+                continue
+            kind = rule.kind
+            if kind is Kind.PASSWORD:
+                if clouds is None:
+                    clouds = bool(_CLOUDS_CONTEXT.search(text))
+                    tsm = bool(_TSM_CONTEXT.search(text))
+                if clouds and rule.name == "password-kv":
+                    kind = Kind.CLOUDS_YAML
+                elif tsm:
+                    kind = Kind.TSM_PASSWORD
+            elif kind is Kind.S3_SECRET:
+                if s3_access is None:
+                    s3_access = bool(_S3_ACCESS_HINT.search(text[: m.start()] + text[end:]))
+                if s3_access:
+                    kind = Kind.S3_PAIR
+            elif kind is Kind.KUBE_TOKEN:
+                if kube is None:
+                    kube = bool(_KUBE_CONTEXT.search(text))
+                if not kube and not _JWT.fullmatch(value):
+                    kind = Kind.BEARER
+            yield Finding(kind, start, end, rule.name)
+
+
+def _structural_findings(text: str) -> Iterator[Finding]:
+    for m in _PEM.finditer(text):
+        yield Finding(Kind.PRIVATE_KEY, m.start("body"), m.end("body"), "pem")
+    if "PuTTY" in text:
+        for m in _PUTTY.finditer(text):
+            yield Finding(Kind.PRIVATE_KEY, m.start(), m.end(), "putty")
+    if "eyJ" in text:
+        for m in _JWT.finditer(text):
+            yield Finding(Kind.JWT, m.start(), m.end(), "jwt")
+    if "gAAAAA" in text:
+        for m in _FERNET.finditer(text):
+            yield Finding(Kind.OS_TOKEN, m.start(), m.end(), "fernet")
+        for m in _TABLE_TOKEN.finditer(text):
+            yield Finding(Kind.OS_TOKEN, m.start("v"), m.end("v"), "token-table")
+    if "://" in text:
+        for m in _URL_CRED.finditer(text):
+            pw = m.group("pw")
+            if len(pw) >= 4 and not is_placeholder(pw) and not is_placeholder(m.group("user")):
+                yield Finding(Kind.URL_PASSWORD, m.start("pw"), m.end("pw"), "url-userinfo")
+    if "|" in text:
+        ec2 = bool(_TABLE_EC2.search(text))
+        for m in _TABLE_SECRET.finditer(text):
+            v = m.group("v")
+            if is_placeholder(v):
+                continue
+            kind = Kind.S3_PAIR if ec2 else Kind.APP_CRED
+            yield Finding(kind, m.start("v"), m.end("v"), "secret-table")
+        for m in _EC2_LIST.finditer(text):
+            yield Finding(Kind.S3_PAIR, m.start("sk"), m.end("sk"), "ec2-list")
+    for m in _PAIR.finditer(text):
+        if _is_access_key(m.group("ak")) and _is_s3_secret(m.group("sk")):
+            yield Finding(Kind.S3_PAIR, m.start("sk"), m.end("sk"), "s3-pair")
+    for m in _SECRET_NEAR.finditer(text):
+        if _is_s3_secret(m.group("sk")):
+            yield Finding(Kind.S3_SECRET, m.start("sk"), m.end("sk"), "secret-near")
+
+
+def _appcred_and_tsm(text: str) -> Iterator[Finding]:
+    for m in _APPCRED_SECRET_FLAG.finditer(text):
+        got = _value_span(m)
+        if got and _pw(got[0]):
+            yield Finding(Kind.APP_CRED, got[1], got[2], "appcred-create-secret")
+    low = text.lower()
+    if "dsmc" in low:
+        for m in _DSMC_SET_PASSWORD.finditer(text):
+            for g in ("old", "new"):
+                if _short_pw(m.group(g)):
+                    yield Finding(Kind.TSM_PASSWORD, m.start(g), m.end(g), "dsmc-set-password")
+    if "node" in low:
+        for m in _TSM_NODE.finditer(text):
+            if _short_pw(m.group("v")):
+                yield Finding(Kind.TSM_PASSWORD, m.start("v"), m.end("v"), "tsm-node")
+    if "password" in low and _TSM_CONTEXT.search(text):
+        for m in _TSM_OPTION.finditer(text):
+            if _short_pw(m.group("v")):
+                yield Finding(Kind.TSM_PASSWORD, m.start("v"), m.end("v"), "tsm-option")
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """Drop findings that overlap a more specific (or earlier, equally specific) one."""
+    findings.sort(key=lambda f: (_PRIORITY[f.kind], f.start))
+    kept: list[Finding] = []
+    for f in findings:
+        if all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    kept.sort(key=lambda f: f.start)
+    return kept
+
+
+def find_secrets(text: str) -> list[Finding]:
+    """Every credential in `text`, most specific kind per span, in order of position."""
+    if not text or not _GATE.search(text):
+        return []
+    findings = [
+        *_structural_findings(text),
+        *_keyed_findings(text),
+        *_appcred_and_tsm(text),
+    ]
+    if not findings:
+        return []
+    return _dedupe(findings)
+
+
+def kinds(findings: list[Finding]) -> list[Kind]:
+    """Distinct kinds, in order of first appearance, for messages to humans."""
+    seen: dict[Kind, None] = {}
+    for f in findings:
+        seen.setdefault(f.kind, None)
+    return list(seen)
+
+
+def mask(text: str, findings: list[Finding], replacement: str = "[REDACTED]") -> str:
+    """`text` with every finding's span replaced; safe to log once masked."""
+    out: list[str] = []
+    pos = 0
+    for f in sorted(findings, key=lambda f: f.start):
+        if f.start < pos:
+            continue
+        out.append(text[pos : f.start])
+        out.append(replacement)
+        pos = f.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,44 @@
+"""The command path end to end on a real Synapse: help by role, refusals, hints, usage."""
+
+from __future__ import annotations
+
+from tests.matrix_helpers import World, running_bot
+
+
+async def test_help_ping_refusal_unknown_and_quoting(world: World) -> None:
+    async with running_bot(world.config()):
+        bot = world.bot.user_id
+        c, e = world.customer, world.engineer
+
+        ask = await c.send(world.support, "!help")
+        customer_help = await c.wait_reply(ask, bot)
+        ask = await e.send(world.support, "!help")
+        engineer_help = await e.wait_reply(ask, bot)
+        assert "!ping" in customer_help.body
+        assert customer_help.body != engineer_help.body or len(customer_help.body) <= len(
+            engineer_help.body
+        )
+
+        ask = await c.send(world.support, "!pnig")
+        hint = await c.wait_reply(ask, bot)
+        assert "Did you mean" in hint.body and "!ping" in hint.body
+
+        ask = await c.send(world.support, '!help "unclosed')
+        usage = await c.wait_reply(ask, bot)
+        assert "quotes" in usage.body and "Usage: !help" in usage.body
+
+        ask = await c.send(world.support, "!ping")
+        pong = await c.wait_reply(ask, bot)
+        assert pong.body.startswith("Pong!")
+        assert pong.thread_root == ask  # answered in the message's thread
+
+
+async def test_injection_is_escaped(world: World) -> None:
+    async with running_bot(world.config()):
+        ask = await world.customer.send(world.support, "!<b>x</b>@room")
+        # "!<b>" is not a command word: no answer at all is also safe, so use a real echo path
+        ask = await world.customer.send(world.support, '!help "<img src=x onerror=alert(1)> @room"')
+        reply = await world.customer.wait_reply(ask, world.bot.user_id)
+        html = reply.content["formatted_body"]
+        assert "<img" not in html and "&lt;img" in html
+        assert reply.content["m.mentions"] == {}
