@@ -665,3 +665,15 @@ class RTClient:
             except RTError as exc:
                 problems.append(f"[rt] queue: cannot search queue {queue!r}: {exc}")
         return problems
+
+
+async def check_online(settings: RTSettings) -> list[str]:
+    """`backchannel check-config --online`: token, queue, rights and custom fields."""
+    if not settings.enabled:
+        return []
+    try:
+        token = settings.read_token()
+    except ValueError as exc:
+        return [str(exc)]
+    async with RTClient(settings, token) as client:
+        return await client.check_online()

@@ -293,3 +293,11 @@ def test_settings_token_exactly_one(tmp_path: Any) -> None:
     with pytest.raises(ValidationError):
         RTSettings.model_validate({"url": "http://rt.example", "token": "x", "typo": 1})
     assert not RTSettings().enabled
+
+
+async def test_module_check_online(rt: RTInstance, tmp_path: Any) -> None:
+    """The entry point bot/online_checks.py calls for `check-config --online`."""
+    assert await rtmod.check_online(settings_for(rt)) == []
+    missing = tmp_path / "nope"
+    problems = await rtmod.check_online(settings_for(rt, token=None, token_file=str(missing)))
+    assert len(problems) == 1 and "token_file" in problems[0]
