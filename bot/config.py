@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -71,20 +71,17 @@ class RoomSettings(Section):
     staff: str = Field(pattern=r"^[!#]\S+$", description="room id of the internal staff room")
 
 
+UserId = Annotated[
+    str, Field(pattern=r"^@[^:\s]+:\S+$", description="a Matrix user id, @name:server")
+]
+
+
 class RoleSettings(Section):
-    admins: list[str] = Field(default_factory=list)
-    engineers: list[str] = Field(default_factory=list)
+    admins: list[UserId] = Field(default_factory=list)
+    engineers: list[UserId] = Field(default_factory=list)
     engineer_power_level: int | None = Field(
         default=50, description="members of the support room at or above this level are engineers"
     )
-
-    @model_validator(mode="after")
-    def _mxids(self) -> Self:
-        for name in ("admins", "engineers"):
-            for mxid in getattr(self, name):
-                if not mxid.startswith("@") or ":" not in mxid:
-                    raise ValueError(f"{name}: {mxid!r} is not a Matrix user id (@name:server)")
-        return self
 
 
 class BotSettings(Section):
@@ -155,7 +152,7 @@ class ConfigError(Exception):
 _HINTS = {
     "extra_forbidden": "unknown key; check the spelling against config/backchannel.example.toml",
     "missing": "this key is required",
-    "string_pattern_mismatch": "see the example config for the expected form",
+    "string_pattern_mismatch": "see config/backchannel.example.toml for the expected form",
 }
 
 
@@ -164,6 +161,8 @@ def _problems(exc: ValidationError) -> list[ConfigProblem]:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch":
+            msg = f"{err['input']!r} is not of the expected form"
         out.append(ConfigProblem(where=loc, message=msg, hint=_HINTS.get(err["type"], "")))
     return out
 
