@@ -1,0 +1,34 @@
+# make test  - install everything the tests need (venv, Synapse, RT 5 packages) and run lint + the suite
+# make demo  - local Synapse (+ RT 5) with demo accounts and rooms, and the bot
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RT_PACKAGES := request-tracker5 rt5-db-sqlite rt5-standalone
+
+.PHONY: install rt-packages test lint demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+rt-packages:
+	@command -v rt-setup-database-5 >/dev/null 2>&1 || { \
+	  echo "installing RT 5 ($(RT_PACKAGES))"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(RT_PACKAGES) >/dev/null \
+	  || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q >/dev/null && $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(RT_PACKAGES) >/dev/null; }; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install rt-packages lint
+	$(VENV)/bin/pytest -q
+
+demo: install rt-packages
+	$(PY) -m demo.run
+
+clean:
+	rm -rf .demo
