@@ -74,3 +74,14 @@ def test_missing_secret_file_and_bad_toml(tmp_path: Path) -> None:
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(write(tmp_path, GOOD))]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_the_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).parents[1] / "config" / "backchannel.example.toml"
+    secret = tmp_path / "pw"
+    secret.write_text("x")
+    text = example.read_text().replace("/run/secrets/backchannel-password", str(secret))
+    path = tmp_path / "example.toml"
+    path.write_text(text)
+    config = load_config(path)
+    assert config.rooms.support.startswith("!")
