@@ -602,6 +602,29 @@ class RTClient:
         body = await self._get(f"/attachment/{int(attachment_id)}")
         return base64.b64decode((body or {}).get("Content") or b"")
 
+    async def latest_transaction_id(self, queue: str) -> int:
+        """The newest ticket transaction id in the queue: a first poller start begins here
+        instead of replaying the queue's whole history into Matrix."""
+        query = f"ObjectType = 'RT::Ticket' AND TicketQueue = {ticketsql_quote(queue)} AND id > 0"
+        body = await self._get(
+            "/transactions",
+            {"query": query, "orderby": "id", "order": "DESC", "per_page": 1, "fields": "Type"},
+        )
+        items = SearchPage.model_validate(body).items
+        return int(items[0]["id"]) if items else 0
+
+    async def user(self, name_or_id: str | int) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return dict(await self._get(f"/user/{quote(str(name_or_id), safe='@')}"))
+
+    async def whoami(self) -> str:
+        """The RT user name the token belongs to (token format 1-<user id>-<hex>)."""
+        parts = self._token.split("-")
+        if len(parts) < 3 or not parts[1].isdigit():
+            raise RTAuthError("the [rt] token is not in RT's 1-<uid>-<hex> format")
+        return str((await self.user(int(parts[1]))).get("Name") or "")
+
     async def queue_info(self, queue: str) -> dict[str, Any]:
         from urllib.parse import quote
 

@@ -1,0 +1,357 @@
+"""!ticket end to end: a real Synapse, a real RT 5, the bot in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import nio
+import pytest
+
+from bot.escalation import CrashInjected
+from bot.events import Event
+from bot.rt import RTClient
+from bot.rt_settings import RTSettings
+from tests.conftest import make_person
+from tests.matrix_helpers import Person, World, running_bot
+from tests.rt_server import RTInstance
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2b7"
+    "46d10000000049454e44ae426082"
+)
+RT_NUM = re.compile(r"RT#(\d+)")
+
+
+def rt_section(rt: RTInstance, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "url": rt.url,
+        "token": rt.token,
+        "queue": rt.queue,
+        "poll_interval_seconds": 0.5,
+        "outbox_retry_seconds": 0.5,
+        "retries": 1,
+        "retry_backoff_seconds": 0.05,
+        "comments_to_staff_room": False,
+    }
+    base.update(kw)
+    return base
+
+
+@pytest.fixture
+async def rtc(rt: RTInstance) -> AsyncIterator[RTClient]:
+    async with RTClient(RTSettings.model_validate(rt_section(rt))) as c:
+        yield c
+
+
+def bot_says(world: World, pred: Any) -> Any:
+    def match(e: Event) -> bool:
+        return e.sender == world.bot.user_id and e.kind == "message" and pred(e)
+
+    return match
+
+
+async def wait_rt_reply(world: World, who: Person, thread: str, timeout: float = 20) -> int:
+    ev = await who.wait_for(
+        bot_says(world, lambda e: e.thread_root == thread and "Escalated to RT#" in e.body),
+        timeout,
+    )
+    m = RT_NUM.search(ev.body)
+    assert m, ev.body
+    return int(m.group(1))
+
+
+async def send_image(person: Person, room: str, thread: str, data: bytes, name: str) -> str:
+    resp, _ = await person.client.upload(
+        io.BytesIO(data), content_type="image/png", filename=name, filesize=len(data)
+    )
+    assert isinstance(resp, nio.UploadResponse), resp
+    content = {
+        "msgtype": "m.image",
+        "body": name,
+        "url": resp.content_uri,
+        "info": {"mimetype": "image/png", "size": len(data)},
+        "m.relates_to": {
+            "rel_type": "m.thread",
+            "event_id": thread,
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": thread},
+        },
+    }
+    r = await person.client.room_send(room, "m.room.message", content)
+    assert isinstance(r, nio.RoomSendResponse), r
+    return r.event_id
+
+
+async def edit(person: Person, room: str, event_id: str, thread: str, new: str) -> None:
+    content = {
+        "msgtype": "m.text",
+        "body": f"* {new}",
+        "m.new_content": {"msgtype": "m.text", "body": new},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": event_id},
+    }
+    r = await person.client.room_send(room, "m.room.message", content)
+    assert isinstance(r, nio.RoomSendResponse), r
+
+
+async def add_customer(world: World, name: str) -> Person:
+    p = await make_person(world.server, name)
+    world.others[name] = p
+    world.server.api(
+        "POST",
+        f"/_matrix/client/v3/rooms/{world.support}/invite",
+        world.admin.account.access_token,
+        {"user_id": p.user_id},
+    )
+    for _ in range(50):
+        r = await p.client.join(world.support)
+        if isinstance(r, nio.JoinResponse):
+            return p
+        await asyncio.sleep(0.1)
+    raise AssertionError("could not join")
+
+
+async def bot_txns(rtc: RTClient, rt: RTInstance, ticket: int) -> list[Any]:
+    txns = await rtc.transactions_since(rt.queue, 0, types=("Correspond", "Comment", "Create"))
+    return [t for t in txns if t.object_id == ticket and t.creator == rt.bot_user]
+
+
+async def agent(rt: RTInstance, method: str, path: str, payload: dict[str, Any]) -> None:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(
+            method,
+            f"{rt.rest_url}{path}",
+            json=payload,
+            headers={"Authorization": aiohttp.encode_basic_auth(*rt.agent_auth)},
+        ) as r,
+    ):
+        assert r.status in (200, 201), await r.text()
+
+
+async def test_ticket_end_to_end_transcript_image_and_once(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    other = await add_customer(world, f"othercust{id(world) % 100000}")
+    async with running_bot(world.config(rt=rt_section(rt))) as app:
+        esc_svc = app.services.escalation
+        c, e = world.customer, world.engineer
+        esc_svc.directory.overrides = {
+            c.user_id: ("alice@example.com", "org-a"),
+            other.user_id: ("mallory@example.net", "org-b"),
+        }
+        root = await c.send(world.support, "Our VM <vm-1> is down & unreachable")
+        typo = await c.send(world.support, "it started at 10:00", thread_root=root)
+        await edit(c, world.support, typo, root, "it started at 09:00 (edited)")
+        gone = await c.send(world.support, "my password is hunter2", thread_root=root)
+        await c.client.room_redact(world.support, gone, "oops")
+        await send_image(c, world.support, root, PNG, "screenshot.png")
+        await other.send(world.support, "OTHER ORG SECRET", thread_root=root)
+        await e.send(world.support, "Looking at it now", thread_root=root)
+        cmd = await e.send(world.support, "!ticket P2 VM down in sto2", thread_root=root)
+        n = await wait_rt_reply(world, e, root)
+
+        t = await rtc.get_ticket(n)
+        assert t.subject == "[P2] VM down in sto2"
+        assert t.priority == 50
+        assert t.requestors == ["alice@example.com"]
+        assert t.cf(rt.room_field) == world.support
+        assert t.cf(rt.thread_field) == root
+        create = [x for x in await bot_txns(rtc, rt, n) if x.type == "Create"]
+        parts = await rtc.transaction_content(create[0].id)
+        html = next(p.content for p in parts if p.content_type == "text/html" and p.is_body)
+        assert "Our VM &lt;vm-1&gt; is down &amp; unreachable" in html
+        assert "09:00 (edited)" in html and "10:00" not in html
+        assert "hunter2" not in html
+        assert "OTHER ORG SECRET" not in html
+        assert "Looking at it now" in html and e.user_id in html
+        assert "UTC" in html and "Europe/Stockholm" in html
+        assert "matrix.to" in html
+        assert "!ticket" not in html
+        files = {p.filename: p for p in parts if p.is_file}
+        assert "screenshot.png" in files and "transcript.txt" in files
+        assert await rtc.attachment_bytes(files["screenshot.png"].id) == PNG
+
+        # Second !ticket (and a 🎫): same number, no new ticket.
+        again = await e.send(world.support, "!ticket", thread_root=root)
+        ev = await e.wait_reply(again, world.bot.user_id)
+        assert f"RT#{n}" in ev.body and "already" in ev.body
+        await e.react(world.support, root, "🎫")
+        await e.send(world.support, "!ping", thread_root=root)
+        await e.wait_for(bot_says(world, lambda x: x.body.startswith("Pong")))
+        assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
+        assert cmd
+
+
+async def test_crash_between_create_and_reply_gives_one_ticket(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    cfg = world.config(rt=rt_section(rt, outbox_retry_seconds=3600))
+    c, e = world.customer, world.engineer
+    async with running_bot(cfg) as app:
+        app.services.escalation.directory.overrides = {c.user_id: ("crash@example.com", "org-c")}
+
+        async def crash(ticket_id: int) -> None:
+            raise CrashInjected(f"after creating RT#{ticket_id}")
+
+        app.services.escalation.fault_after_create = crash
+        root = await c.send(world.support, "crash test thread")
+        await e.send(world.support, "!ticket P3 crash test", thread_root=root)
+        # Wait until RT has the ticket; the bot "dies" before recording or replying.
+        for _ in range(100):
+            if await rtc.find_by_custom_field(rt.thread_field, root):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)
+    assert not [x for x in c.messages_from(world.bot.user_id) if "Escalated to RT#" in x.body]
+    async with running_bot(cfg) as app:  # restart on the same data dir
+        n = await wait_rt_reply(world, e, root)
+    assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
+
+
+async def test_rt_down_then_back_one_ticket_all_messages_once(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    c, e = world.customer, world.engineer
+    async with running_bot(world.config(rt=rt_section(rt))) as app:
+        app.services.escalation.directory.overrides = {c.user_id: ("down@example.com", "org-d")}
+        root = await c.send(world.support, "RT outage thread")
+        await asyncio.to_thread(rt.stop)
+        try:
+            cmd = await e.send(world.support, "!ticket P2 outage", thread_root=root)
+            queued = await e.wait_reply(cmd, world.bot.user_id, timeout=30)
+            assert "queued" in queued.body
+            sent = [
+                await c.send(world.support, f"msg {i:02d}", thread_root=root) for i in range(10)
+            ]
+            await c.send(world.support, "!ping", thread_root=root)
+            await c.wait_for(bot_says(world, lambda x: x.body.startswith("Pong")))
+        finally:
+            await asyncio.to_thread(rt.start)
+        n = await wait_rt_reply(world, e, root, timeout=30)
+        svc = app.services.escalation
+        for _ in range(100):
+            if await svc.pending_count() == 0:
+                break
+            await asyncio.sleep(0.2)
+        assert await svc.pending_count() == 0
+    assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
+    bodies = []
+    for x in await bot_txns(rtc, rt, n):
+        if x.type == "Correspond":
+            parts = await rtc.transaction_content(x.id)
+            bodies.extend(p.content for p in parts if p.is_body)
+    for i, ev_id in enumerate(sent):
+        hits = [b for b in bodies if ev_id in b]
+        assert len(hits) == 1, (i, len(hits))
+        assert f"msg {i:02d}" in hits[0]
+    order = [int(m.group(1)) for b in bodies for m in [re.search(r"msg (\d\d)", b)] if m]
+    assert order == sorted(order)
+
+
+async def test_agent_reply_in_thread_comment_not_status_edited(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    c, e = world.customer, world.engineer
+    async with running_bot(world.config(rt=rt_section(rt))) as app:
+        app.services.escalation.directory.overrides = {c.user_id: ("sync@example.com", "org-s")}
+        root = await c.send(world.support, "sync thread")
+        await e.send(world.support, "!ticket", thread_root=root)
+        n = await wait_rt_reply(world, e, root)
+        await agent(
+            rt,
+            "POST",
+            f"/ticket/{n}/comment",
+            {"Content": "INTERNAL NOTE xyz", "ContentType": "text/plain"},
+        )
+        await agent(
+            rt,
+            "POST",
+            f"/ticket/{n}/correspond",
+            {"Content": "Agent reply abc", "ContentType": "text/plain"},
+        )
+        reply = await c.wait_for(
+            bot_says(world, lambda x: x.thread_root == root and "Agent reply abc" in x.body)
+        )
+        assert "Agent Smith" in reply.body
+        # The correspond opened the ticket: one status message.
+        status = await c.wait_for(
+            bot_says(
+                world, lambda x: x.thread_root == root and "status:" in x.body and not x.is_edit
+            )
+        )
+        assert "open" in status.body
+        await agent(rt, "PUT", f"/ticket/{n}", {"Status": "stalled"})
+        await c.wait_for(
+            bot_says(
+                world,
+                lambda x: x.is_edit and x.relates_to == status.event_id and "stalled" in x.body,
+            )
+        )
+        await agent(rt, "PUT", f"/ticket/{n}", {"Status": "resolved"})
+        await c.wait_for(
+            bot_says(
+                world,
+                lambda x: x.is_edit and x.relates_to == status.event_id and "resolved" in x.body,
+            )
+        )
+        # Customer follow-up goes to RT as correspondence, staff as comment.
+        await c.send(world.support, "thanks!", thread_root=root)
+        await e.send(world.support, "note for colleagues", thread_root=root)
+        for _ in range(50):
+            txns = await bot_txns(rtc, rt, n)
+            if len([x for x in txns if x.type in ("Correspond", "Comment")]) >= 2:
+                break
+            await asyncio.sleep(0.2)
+        kinds = {x.type for x in txns}
+        assert {"Correspond", "Comment"} <= kinds
+    everything = " ".join(x.body for x in c.events if x.room_id == world.support)
+    assert "INTERNAL NOTE xyz" not in everything
+    status_msgs = [
+        x
+        for x in c.messages_from(world.bot.user_id)
+        if x.thread_root == root and "status:" in x.body and not x.is_edit
+    ]
+    assert len(status_msgs) == 1
+
+
+async def test_rt_expansion_only_for_staff_and_owner_org_and_injection_inert(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    other = await add_customer(world, f"exp{id(world) % 100000}")
+    c, e = world.customer, world.engineer
+    async with running_bot(world.config(rt=rt_section(rt))) as app:
+        app.services.escalation.directory.overrides = {
+            c.user_id: ("own@example.com", "org-own"),
+            other.user_id: ("else@example.net", "org-else"),
+        }
+        root = await c.send(world.support, "expansion thread")
+        evil = "it's' OR id > 0 OR Subject = 'x"
+        await e.send(world.support, f'!ticket P3 "{evil}"', thread_root=root)
+        n = await wait_rt_reply(world, e, root)
+        t = await rtc.get_ticket(n)
+        assert t.subject == f"[P3] {evil}"
+        assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
+
+        probe = await other.send(world.support, f"what is RT#{n}?")
+        await other.send(world.support, "!ping", thread_root=probe)
+        await other.wait_for(
+            bot_says(world, lambda x: x.body.startswith("Pong") and x.thread_root == probe)
+        )
+        assert not [
+            x
+            for x in other.messages_from(world.bot.user_id)
+            if x.thread_root == probe and f"RT#{n}" in x.body
+        ]
+
+        mine = await c.send(world.support, f"status of RT#{n}?")
+        ev = await c.wait_reply(mine, world.bot.user_id)
+        assert f"RT#{n}" in ev.body and "new" in ev.body
+        staff = await e.send(world.staff, f"see RT#{n}")
+        ev = await e.wait_reply(staff, world.bot.user_id)
+        assert f"RT#{n}" in ev.body
