@@ -161,6 +161,9 @@ class KnowledgeBase:
     PAGE_SHARE = 1.0  # how much the whole page's relevance adds to each of its sections
     COVER_MIX = 0.5  # coverage of the question: share taken from the page vs the section
     LEGACY_PRIOR = 0.95
+    HEAD_BONUS = 0.15
+    TITLE_BONUS = 0.0
+    RERANK_DEPTH = 30
     COVER_POWER = 0.0  # how hard partial coverage of the question is punished
 
     def __init__(
@@ -183,6 +186,15 @@ class KnowledgeBase:
         # Pages of a retired service answer the same words as their successors: prefer the
         # current docs when both match equally.
         self.prior = [self.LEGACY_PRIOR if "legacy" in d.section.path else 1.0 for d in docs]
+        # How much of a section's own heading the question explains (a heading is a promise
+        # of what the section answers).
+        self.head_terms = [
+            set(analyze_doc(d.section.heading or d.section.page_title)) for d in docs
+        ]
+        self.title_terms = [
+            set(analyze_doc(f"{d.section.page_title} {path_words(d.section.path)}"))
+            for d in docs
+        ]
         self.page_docs: list[list[int]] = [[] for _ in page_titles]
         for i, d in enumerate(docs):
             self.page_docs[d.page].append(i)
@@ -338,12 +350,14 @@ class KnowledgeBase:
         """(doc index, score), best first, at most one doc per page (curated entries share the
         page they cite)."""
         terms = [(t.term, t.weight) for t in q.terms]
-        sec_mass: dict[int, float] = {}
-        page_mass: dict[int, float] = {}
-        sec = self.sections_index.score(terms, sec_mass)
-        page = self.pages_index.score(terms, page_mass)
-        sec_total = sum(w * self.sections_index.idf(t) for t, w in terms) or 1.0
-        page_total = sum(w * self.pages_index.idf(t) for t, w in terms) or 1.0
+        sec = self.sections_index.score(terms)
+        page = self.pages_index.score(terms)
+        # Coverage counts only what the customer typed: expansions are optional extras.
+        typed = [(t.term, t.weight) for t in q.terms if t.kind in ("word", "typo", "synonym")]
+        self.sections_index.score(typed, sec_mass := {})
+        self.pages_index.score(typed, page_mass := {})
+        sec_total = sum(w * self.sections_index.idf(t) for t, w in typed) or 1.0
+        page_total = sum(w * self.pages_index.idf(t) for t, w in typed) or 1.0
         share, mix, power = self.PAGE_SHARE, self.COVER_MIX, self.COVER_POWER
         combined: dict[int, float] = {}
         cand = set(sec)
@@ -356,6 +370,18 @@ class KnowledgeBase:
                 p, 0.0
             ) / page_total
             combined[d] = raw * min(cov, 1.0) ** power * self.prior[d]
+        if self.HEAD_BONUS:
+            qset = {t.term for t in q.terms}
+            idf = self.sections_index.idf
+            for d in sorted(combined, key=lambda x: -combined[x])[: self.RERANK_DEPTH]:
+                for terms, bonus in (
+                    (self.head_terms[d], self.HEAD_BONUS),
+                    (self.title_terms[d], self.TITLE_BONUS),
+                ):
+                    if terms:
+                        tot = sum(idf(t) for t in terms)
+                        got = sum(idf(t) for t in terms if t in qset)
+                        combined[d] *= 1.0 + bonus * got / tot
         best_per_page: dict[str, tuple[int, float]] = {}
         for d, s in combined.items():
             key = self.docs[d].section.path
