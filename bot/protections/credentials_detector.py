@@ -67,7 +67,8 @@ class Finding:
         return (self.start, self.end)
 
     def __repr__(self) -> str:
-        return f"Finding(kind={self.kind.value!r}, span=({self.start}, {self.end}), rule={self.rule!r})"
+        span = f"({self.start}, {self.end})"
+        return f"Finding(kind={self.kind.value!r}, span={span}, rule={self.rule!r})"
 
     __str__ = __repr__
 
@@ -75,79 +76,15 @@ class Finding:
 # --- value checks -----------------------------------------------------------------------------
 
 _PLACEHOLDER_WORDS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pass",
-        "passw0rd",
-        "secret",
-        "secretkey",
-        "changeme",
-        "changeit",
-        "yourpassword",
-        "mypassword",
-        "mysecret",
-        "mysecretpassword",
-        "secretpassword",
-        "yoursecret",
-        "yoursecretkey",
-        "secret_key",
-        "access_key",
-        "accesskey",
-        "redacted",
-        "hidden",
-        "omitted",
-        "removed",
-        "masked",
-        "censored",
-        "none",
-        "null",
-        "nil",
-        "true",
-        "false",
-        "yes",
-        "no",
-        "required",
-        "optional",
-        "string",
-        "str",
-        "empty",
-        "unset",
-        "notset",
-        "todo",
-        "tbd",
-        "fixme",
-        "dummy",
-        "test",
-        "testing",
-        "foobar",
-        "foo",
-        "bar",
-        "hunter2",
-        "letmein",
-        "qwerty",
-        "admin",
-        "token",
-        "yourtoken",
-        "mytoken",
-        "apikey",
-        "value",
-        "prompt",
-        "generate",
-        "ask",
-        "default",
-        "undefined",
-        "xxx",
-        "abc123",
-        "password123",
-        "s3cr3t",
-        "topsecret",
-        "supersecret",
-        "env",
-        "environment",
-        "keyring",
-        "vault",
-    }
+    """
+    password passwd pass passw0rd secret secretkey changeme changeit yourpassword mypassword
+    mysecret mysecretpassword secretpassword yoursecret yoursecretkey secret_key access_key
+    accesskey redacted hidden omitted removed masked censored none null nil true false yes no
+    required optional string str empty unset notset todo tbd fixme dummy test testing foobar foo
+    bar hunter2 letmein qwerty admin token yourtoken mytoken apikey value prompt generate ask
+    default undefined xxx abc123 password123 s3cr3t topsecret supersecret env environment
+    keyring vault guest abcdef.0123456789abcdef
+    """.split()  # the last one is kubeadm's documented bootstrap token
 )
 _PLACEHOLDER_FRAGMENTS = (
     "example",
@@ -160,11 +97,17 @@ _PLACEHOLDER_FRAGMENTS = (
     ">",
 )
 _REPEATED = re.compile(r"^(.)\1+$|^[*.#xX_-]+$|^[*]{3,}|[*]{3,}$")
+_SHELL_VAR = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 _REFERENCE = re.compile(
-    r"""^(?:\$|%\(|\{\{|\{%|\{|\[|@|!vault|vault:|env:|file:|secret:|ref\+|lookup\(|os\.environ|
+    r"""^(?:\$\{|\$\(|%\(|\(|\{\{|\{%|\{|\[|@|!vault|vault:|env:|file:|secret:|ref\+|lookup\(|os\.environ|
     getenv|ENV\[|process\.env|var\.|local\.|data\.|module\.|/|~/|\./|\.\./|[A-Za-z]:\\)""",
     re.VERBOSE,
 )
+_CONST_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+# kebab/snake/dotted lower-case names (s3-backup-secret, velero.credentials) name a secret,
+# they are not one.
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(?:[-_.][a-z][a-z0-9]*)+")
+_BOOTSTRAP = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")  # kubeadm bootstrap token
 _WORDLIKE = re.compile(r"^[a-z]+$|^[A-Z][a-z]+$")
 
 
@@ -201,30 +144,33 @@ def is_placeholder(value: str) -> bool:
     low = v.lower()
     if low in _PLACEHOLDER_WORDS or low.strip("_-.!") in _PLACEHOLDER_WORDS:
         return True
-    if _REPEATED.search(v) or _REFERENCE.match(v):
+    if _REPEATED.search(v) or _REFERENCE.match(v) or _SHELL_VAR.fullmatch(v):
         return True
     if any(f in low for f in _PLACEHOLDER_FRAGMENTS):
         return True
     # <...>-style and ALL_CAPS_WITH_UNDERSCORES placeholders such as YOUR_SECRET or S3_SECRET_KEY
-    return bool(re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", v) and _classes(v) <= 3)
+    return bool(_CONST_NAME.fullmatch(v))
 
 
 def _looks_like_password(value: str, *, strict: bool) -> bool:
     """A password rather than a word. `strict` for prose ("the password is ...")."""
     v = value.strip("\"'`")
-    if is_placeholder(v) or len(v) < 6 or len(v) > 200:
+    core = v.rstrip(".,:;!?)")  # prose punctuation after a word is not part of a password
+    if is_placeholder(core) or len(core) < 6 or len(v) > 200:
         return False
-    if _WORDLIKE.match(v) and len(v) < 12:
-        return False
+    if _WORDLIKE.match(core):
+        return not strict and len(core) >= 16
     if strict:
-        return _classes(v) >= 2 and not _WORDLIKE.match(v)
-    return _classes(v) >= 2 or len(v) >= 12
+        return _classes(core) >= 2
+    return _classes(core) >= 2 or len(core) >= 12
 
 
 def _looks_like_token(value: str, min_len: int = 16) -> bool:
     """An opaque machine token: long, varied, not a placeholder, not pure hex digits of a hash."""
     v = value.strip("\"'`")
     if len(v) < min_len or is_placeholder(v):
+        return False
+    if _IDENTIFIER.fullmatch(v) and not _BOOTSTRAP.fullmatch(v):
         return False
     return _classes(v) >= 2 and _entropy(v) >= 3.0
 
@@ -286,12 +232,12 @@ _S3_SECRET_KEY = (
     r"""(?:\s*\[[^\]\n]{0,20}\])?"""  # aws configure's prompt: `Secret Access Key [None]:`
 )
 _S3_ACCESS_HINT = re.compile(
-    r"(?i)access[ _-]?key|\bAKIA[0-9A-Z]{16}\b|(?<![A-Za-z0-9])[A-Z0-9]{20}(?![A-Za-z0-9])"
+    r"(?i)access[ _-]?key|\"access\"|\bAKIA[0-9A-Z]{16}\b|(?<![A-Za-z0-9])[A-Z0-9]{20}(?![A-Za-z0-9])"
 )
 
 
 def _s3_value(v: str) -> bool:
-    return not is_placeholder(v) and (len(v) >= 16 and _classes(v) >= 2)
+    return _looks_like_token(v)
 
 
 def _pw(v: str) -> bool:
@@ -306,6 +252,15 @@ def _token(v: str) -> bool:
     return _looks_like_token(v)
 
 
+def _basic(v: str) -> bool:
+    # base64 of user:password; anything long enough that is not a template counts
+    return (
+        len(v) >= 8
+        and not is_placeholder(v)
+        and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", v) is not None
+    )
+
+
 def _short_pw(v: str) -> bool:
     # TSM passwords are short (8 chars by default on many servers) and often single-class.
     v = v.strip("\"'`")
@@ -314,10 +269,9 @@ def _short_pw(v: str) -> bool:
 
 # Key names that end in "password" but hold something else (a path, a policy, a flag).
 _PW_KEY = (
-    r"""(?<![A-Za-z])[\w.-]{0,40}?(?:password|passwd|passphrase|pwd)"""
-    r"""(?![A-Za-z_-]*(?:file|dir|path|access|command|cmd|expir|policy|reset|hash|length|"""
-    r"""auth|manager|prompt|less|min|max|age|change|rule|complex|store|salt|input|_?env))"""
-    r"""(?![A-Za-z])"""
+    # The key must END in the word (so password_file, PASSWORDACCESS, min_password_length never
+    # match); any prefix is allowed (db_password, MYSQL_ROOT_PASSWORD), so it is not matched.
+    r"""(?:password|passwd|passphrase|pwd)(?![A-Za-z0-9_])"""
 )
 
 _KEYED_RULES: tuple[_KeyedRule, ...] = (
@@ -333,7 +287,7 @@ _KEYED_RULES: tuple[_KeyedRule, ...] = (
         r"--(?:os-)?application-credential-secret(?:=|\s+)",
         _pw,
     ),
-    _keyed("os-password-env", Kind.OS_PASSWORD, r"\bOS_PASSWORD\s*=\s*", _pw, 0),
+    _keyed("os-password-env", Kind.OS_PASSWORD, r"""\bOS_PASSWORD["']?\s*[:=]\s*""", _pw, 0),
     _keyed("os-password-flag", Kind.OS_PASSWORD, r"--os-password(?:=|\s+)", _pw),
     _keyed("os-token-env", Kind.OS_TOKEN, r"\bOS_(?:AUTH_)?TOKEN\s*=\s*", _token, 0),
     _keyed("os-token-flag", Kind.OS_TOKEN, r"--os-(?:auth-)?token(?:=|\s+)", _token),
@@ -357,37 +311,54 @@ _KEYED_RULES: tuple[_KeyedRule, ...] = (
     _keyed(
         "api-token-key",
         Kind.BEARER,
-        r"(?<![A-Za-z])(?:access|refresh|id|auth|api|bearer|private|personal)[_-]?"
-        r"(?:token|key)" + _SEP,
+        r"(?<![A-Za-z])(?:(?:access|refresh|id|auth|bearer|private|api|personal[_-]?access)"
+        r"[_-]?token|api[_-]?key)" + _SEP,
         _token,
     ),
     _keyed("authorization-bearer", Kind.BEARER, r"\bbearer\s+", _token),
+    _keyed("authorization-basic", Kind.PASSWORD, r"\bAuthorization:\s*Basic\s+", _basic),
+    _keyed("docker-auth", Kind.PASSWORD, r"\"auth\"\s*:\s*(?=\")", _basic),
+    _keyed(
+        "env-token",
+        Kind.BEARER,
+        r"\b[A-Z][A-Z0-9_]*_(?:TOKEN|SECRET|API_?KEY|SECRET_?KEY|PAT)[\"']?\s*[:=]\s*",
+        _token,
+        0,
+    ),
+    _keyed("json-secret", Kind.S3_SECRET, r"\"secret\"\s*:\s*(?=\")", _token),
     _keyed(
         "tsm-password-flag",
         Kind.TSM_PASSWORD,
         r"\bdsm(?:c|admc|j)?\b[^\n]{0,200}?\s-(?:password|pa)=",
         _short_pw,
     ),
-    _keyed("password-kv", Kind.PASSWORD, _PW_KEY + r"""["']?\s*(?::|=|=>|:=)\s*""", _pw),
+    _keyed("password-kv", Kind.PASSWORD, _PW_KEY + r"""["']?\s*(?::=|=>|:|=)\s*""", _pw),
     _keyed("password-flag", Kind.PASSWORD, r"(?<![\w-])--?(?:password|passwd|pass)(?:=|\s+)", _pw),
     _keyed(
         "password-prose",
         Kind.PASSWORD,
-        r"\b(?:password|passwd|passphrase|pw|lösenord)\s+(?:is|was|is now|=|är)\s+",
+        r"\b(?:password|passwd|passphrase|pw|lösenord(?:et)?)(?:\s+(?:for|of|till)\s+\S+)?"
+        r"\s+(?:is now|is|was|=|är)\s+",
         _pw_strict,
     ),
 )
 
 _PEM = re.compile(
     r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |ED25519 )?PRIVATE KEY(?: BLOCK)?)-----"
-    r"(?P<body>(?:\s*[A-Za-z-]+:[^\n]*\n)*\s*[A-Za-z0-9+/=\s]{40,}?)"
-    r"(?:-----END \1-----|$|(?=-----))",
+    r"(?P<body>(?:\s*[A-Za-z-]+:[^\n]*\n)*\s*[A-Za-z0-9+/=\s]{40,})",
 )
 _PUTTY = re.compile(
     r"PuTTY-User-Key-File-\d:[^\n]*\n(?:.*\n)*?Private-Lines:\s*\d+\s*\n[A-Za-z0-9+/=]{20,}"
 )
+# Signatures of tokens printed in public docs (jwt.io's sample): documentation, not leaks.
+_KNOWN_EXAMPLES = ("SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",)
 _JWT = re.compile(
     r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"
+)
+# Token formats with a vendor prefix: GitLab, GitHub, Slack, Matrix (Synapse) access tokens.
+_PREFIXED = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:glpat-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{36,}|"
+    r"github_pat_[A-Za-z0-9_]{40,}|xox[abpr]-[A-Za-z0-9-]{20,}|syt_[A-Za-z0-9_-]{20,})"
 )
 _FERNET = re.compile(r"(?<![A-Za-z0-9_-])gAAAAAB[A-Za-z0-9_-]{80,}={0,2}")
 _URL_CRED = re.compile(
@@ -410,24 +381,60 @@ _APPCRED_SECRET_FLAG = re.compile(
     r"(?i)application credential create\b[^\n]*?\s--secret(?:=|\s+)" + _VAL
 )
 _DSMC_SET_PASSWORD = re.compile(
-    r"(?i)\bdsmc\s+set\s+password\s+(?:-type=\S+\s+)?(?P<old>\S+)\s+(?P<new>\S+)"
+    r"(?i)\bdsmc\s+set\s+password\s+(?:-type=\S+\s+)?(?P<old>[^\s#-]\S*)\s+(?P<new>[^\s#-]\S*)"
 )
+_EC2_HEADER = re.compile(r"(?i)\|\s*Access\s*\|\s*Secret\s*\|")
 _TSM_NODE = re.compile(r"(?i)\b(?:register|update)\s+node\s+\S+\s+(?P<v>[^\s=]+)(?=\s|$)")
 _TSM_OPTION = re.compile(r"(?im)^\s*PASSWORD\s+(?P<v>\S+)\s*$")
-_TSM_CONTEXT = re.compile(
-    r"(?i)\bdsm(?:c|admc|\.opt|\.sys)?\b|\btsm\b|spectrum protect|\bnodename\b|tcpserveraddress"
-    r"|\bbackup\b|\bcloutility\b|\bnode password\b"
-)
+_TSM_WORDS = (
+    "dsm", "tsm", "spectrum protect", "nodename", "tcpserveraddress", "cloutility",
+    "node password", "backup client", "backup node", "backup server", "backup-client",
+)  # fmt: skip
+
+
+def _tsm_context(low: str) -> bool:
+    return any(w in low for w in _TSM_WORDS)
+
+
 _CLOUDS_CONTEXT = re.compile(r"(?i)\bclouds:|\bauth_url\b|clouds\.yaml|\bauth:\s*$", re.M)
 _KUBE_CONTEXT = re.compile(
     r"(?i)kubeconfig|kubectl|kubeadm|\bclusters:|\busers:|\bcontexts:|apiVersion|serviceaccount"
 )
 
-# Cheap gate: a message with none of these cannot match any rule, so skip them all.
-_GATE = re.compile(
-    r"(?i)pass|secret|key|token|bearer|eyJ|BEGIN|PuTTY|gAAAAA|dsm|pwd|lösenord|://[^\s/@]*:[^\s/@]*@"
-    r"|(?<![A-Za-z0-9/+])[A-Z0-9]{16,20}(?![A-Za-z0-9/+])|register\s+node|update\s+node"
-)
+# Cheap gate: a message with none of these cannot match any rule, so skip them all. Plain
+# substring tests on the lower-cased text are far cheaper than one case-insensitive regex.
+_GATE_WORDS = (
+    "pass", "secret", "key", "token", "bearer", "eyj", "private", "putty", "gaaaaa", "dsm",
+    "pwd", "lösenord", "auth", "node", "glpat-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+    "github_pat_", "xox", "syt_", "pw ",
+)  # fmt: skip
+_UPPER_RUN = re.compile(r"[A-Z0-9]{16}")
+
+# Which lower-case substrings a keyed rule needs before its regex is worth running.
+_HINTS: dict[str, tuple[str, ...]] = {
+    "appcred-key": ("application",),
+    "appcred-flag": ("application-credential-secret",),
+    "os-password-env": ("os_password",),
+    "os-password-flag": ("--os-password",),
+    "os-token-env": ("token",),
+    "os-token-flag": ("--os-",),
+    "x-auth-token": ("-token",),
+    "s3-secret": ("secret",),
+    "s3-secret-flag": ("--secret",),
+    "kube-client-key": ("client-key-data",),
+    "kube-token-yaml": ("token",),
+    "kube-token-flag": ("--token",),
+    "api-token-key": ("token", "api"),
+    "authorization-bearer": ("bearer",),
+    "authorization-basic": ("basic",),
+    "docker-auth": ('"auth"',),
+    "env-token": ("token", "secret", "key", "pat"),
+    "json-secret": ('"secret"',),
+    "tsm-password-flag": ("dsm",),
+    "password-kv": ("pass", "pwd"),
+    "password-flag": ("-pass",),
+    "password-prose": ("pass", "pw", "lösenord"),
+}
 
 # Priority when two findings overlap: the more specific kind wins.
 _PRIORITY: dict[Kind, int] = {
@@ -453,12 +460,14 @@ _PRIORITY: dict[Kind, int] = {
 }
 
 
-def _keyed_findings(text: str) -> Iterator[Finding]:
+def _keyed_findings(text: str, low: str) -> Iterator[Finding]:
     clouds = None
     tsm = None
     kube = None
     s3_access = None
     for rule in _KEYED_RULES:
+        if not any(h in low for h in _HINTS[rule.name]):
+            continue
         for m in rule.pattern.finditer(text):
             got = _value_span(m)
             if got is None:
@@ -470,7 +479,7 @@ def _keyed_findings(text: str) -> Iterator[Finding]:
             if kind is Kind.PASSWORD:
                 if clouds is None:
                     clouds = bool(_CLOUDS_CONTEXT.search(text))
-                    tsm = bool(_TSM_CONTEXT.search(text))
+                    tsm = _tsm_context(low)
                 if clouds and rule.name == "password-kv":
                     kind = Kind.CLOUDS_YAML
                 elif tsm:
@@ -480,32 +489,38 @@ def _keyed_findings(text: str) -> Iterator[Finding]:
                     s3_access = bool(_S3_ACCESS_HINT.search(text[: m.start()] + text[end:]))
                 if s3_access:
                     kind = Kind.S3_PAIR
-            elif kind is Kind.KUBE_TOKEN:
+            elif kind is Kind.KUBE_TOKEN or rule.name == "api-token-key":
                 if kube is None:
                     kube = bool(_KUBE_CONTEXT.search(text))
-                if not kube and not _JWT.fullmatch(value):
-                    kind = Kind.BEARER
+                kind = Kind.KUBE_TOKEN if kube else Kind.BEARER
             yield Finding(kind, start, end, rule.name)
 
 
-def _structural_findings(text: str) -> Iterator[Finding]:
-    for m in _PEM.finditer(text):
-        yield Finding(Kind.PRIVATE_KEY, m.start("body"), m.end("body"), "pem")
+def _structural_findings(text: str, low: str, upper_run: bool) -> Iterator[Finding]:
+    if "private key" in low:
+        for m in _PEM.finditer(text):
+            yield Finding(Kind.PRIVATE_KEY, m.start("body"), m.end("body"), "pem")
     if "PuTTY" in text:
         for m in _PUTTY.finditer(text):
             yield Finding(Kind.PRIVATE_KEY, m.start(), m.end(), "putty")
     if "eyJ" in text:
         for m in _JWT.finditer(text):
+            if any(ex in m.group() for ex in _KNOWN_EXAMPLES):
+                continue
             yield Finding(Kind.JWT, m.start(), m.end(), "jwt")
+    for m in _PREFIXED.finditer(text) if "_" in text or "-" in text else ():
+        yield Finding(Kind.BEARER, m.start(), m.end(), "prefixed-token")
     if "gAAAAA" in text:
         for m in _FERNET.finditer(text):
             yield Finding(Kind.OS_TOKEN, m.start(), m.end(), "fernet")
         for m in _TABLE_TOKEN.finditer(text):
             yield Finding(Kind.OS_TOKEN, m.start("v"), m.end("v"), "token-table")
-    if "://" in text:
+    if "://" in text and "@" in text:
         for m in _URL_CRED.finditer(text):
             pw = m.group("pw")
-            if len(pw) >= 4 and not is_placeholder(pw) and not is_placeholder(m.group("user")):
+            user = m.group("user")
+            # user == password is a product default (guest:guest, root:root), not a leak
+            if len(pw) >= 4 and pw != user and not is_placeholder(pw) and not is_placeholder(user):
                 yield Finding(Kind.URL_PASSWORD, m.start("pw"), m.end("pw"), "url-userinfo")
     if "|" in text:
         ec2 = bool(_TABLE_EC2.search(text))
@@ -515,22 +530,22 @@ def _structural_findings(text: str) -> Iterator[Finding]:
                 continue
             kind = Kind.S3_PAIR if ec2 else Kind.APP_CRED
             yield Finding(kind, m.start("v"), m.end("v"), "secret-table")
-        for m in _EC2_LIST.finditer(text):
+        for m in _EC2_LIST.finditer(text) if _EC2_HEADER.search(text) else ():
             yield Finding(Kind.S3_PAIR, m.start("sk"), m.end("sk"), "ec2-list")
-    for m in _PAIR.finditer(text):
+    for m in _PAIR.finditer(text) if upper_run else ():
         if _is_access_key(m.group("ak")) and _is_s3_secret(m.group("sk")):
             yield Finding(Kind.S3_PAIR, m.start("sk"), m.end("sk"), "s3-pair")
-    for m in _SECRET_NEAR.finditer(text):
+    for m in _SECRET_NEAR.finditer(text) if "secret" in low else ():
         if _is_s3_secret(m.group("sk")):
             yield Finding(Kind.S3_SECRET, m.start("sk"), m.end("sk"), "secret-near")
 
 
-def _appcred_and_tsm(text: str) -> Iterator[Finding]:
-    for m in _APPCRED_SECRET_FLAG.finditer(text):
-        got = _value_span(m)
-        if got and _pw(got[0]):
-            yield Finding(Kind.APP_CRED, got[1], got[2], "appcred-create-secret")
-    low = text.lower()
+def _appcred_and_tsm(text: str, low: str) -> Iterator[Finding]:
+    if "application credential create" in low:
+        for m in _APPCRED_SECRET_FLAG.finditer(text):
+            got = _value_span(m)
+            if got and _pw(got[0]):
+                yield Finding(Kind.APP_CRED, got[1], got[2], "appcred-create-secret")
     if "dsmc" in low:
         for m in _DSMC_SET_PASSWORD.finditer(text):
             for g in ("old", "new"):
@@ -538,11 +553,11 @@ def _appcred_and_tsm(text: str) -> Iterator[Finding]:
                     yield Finding(Kind.TSM_PASSWORD, m.start(g), m.end(g), "dsmc-set-password")
     if "node" in low:
         for m in _TSM_NODE.finditer(text):
-            if _short_pw(m.group("v")):
+            if _short_pw(m.group("v")) and _classes(m.group("v")) >= 2:
                 yield Finding(Kind.TSM_PASSWORD, m.start("v"), m.end("v"), "tsm-node")
-    if "password" in low and _TSM_CONTEXT.search(text):
+    if "password" in low and _tsm_context(low):
         for m in _TSM_OPTION.finditer(text):
-            if _short_pw(m.group("v")):
+            if _short_pw(m.group("v")) and _classes(m.group("v")) >= 2:
                 yield Finding(Kind.TSM_PASSWORD, m.start("v"), m.end("v"), "tsm-option")
 
 
@@ -559,12 +574,16 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 def find_secrets(text: str) -> list[Finding]:
     """Every credential in `text`, most specific kind per span, in order of position."""
-    if not text or not _GATE.search(text):
+    if not text:
+        return []
+    low = text.lower()
+    upper_run = _UPPER_RUN.search(text) is not None
+    if not upper_run and "://" not in text and not any(w in low for w in _GATE_WORDS):
         return []
     findings = [
-        *_structural_findings(text),
-        *_keyed_findings(text),
-        *_appcred_and_tsm(text),
+        *_structural_findings(text, low, upper_run),
+        *_keyed_findings(text, low),
+        *_appcred_and_tsm(text, low),
     ]
     if not findings:
         return []
