@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # One line per feature; each module exposes ``async def setup(app: App) -> None``.
 FEATURES: list[str] = [
     "commands.help",
+    "commands.access",
     "commands.ticket",
 ]
 
