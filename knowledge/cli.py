@@ -75,7 +75,8 @@ def gaps_from_db(db: Path, limit: int = 50) -> list[tuple[str, int, str]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         has = {
-            r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+            r[0]
+            for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
         }
         if "kb_gaps" not in has:
             return []

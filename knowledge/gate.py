@@ -17,6 +17,7 @@ from knowledge.matcher import STOPWORDS, tokenize
 
 if TYPE_CHECKING:
     from knowledge.index import Decision, Hit, KnowledgeBase
+    from knowledge.matcher import Query
 
 # --- is it a question / request for help at all? -------------------------------------------
 
@@ -102,7 +103,11 @@ def classify_message(text: str) -> tuple[str, str] | None:
         return "not a question", "no content words"
     if _SMALLTALK.match(t) and len(words) <= 3 and "?" not in t:
         return "not a question", "small talk"
-    if _REMARK.search(t) and "?" not in t and not re.search(r"^\s*(how|what|which|where|why)\b", t, re.I):
+    if (
+        _REMARK.search(t)
+        and "?" not in t
+        and not re.search(r"^\s*(how|what|which|where|why)\b", t, re.I)
+    ):
         return "not a question", f"status remark ({_REMARK.search(t).group(0)})"  # type: ignore[union-attr]
     return None
 
@@ -122,8 +127,7 @@ COEF: dict[str, float] = {
 }
 
 
-def features(kb: KnowledgeBase, text: str, ranked: list[tuple[int, float]]) -> dict[str, float]:
-    q = kb.analyze(text)
+def features(kb: KnowledgeBase, q: Query, ranked: list[tuple[int, float]]) -> dict[str, float]:
     typed = [t for t in q.terms if t.kind in ("word", "typo", "synonym")]
     si, pi = kb.sections_index, kb.pages_index
     max_idf = math.log(1.0 + (si.n_docs + 0.5) / 0.5)
@@ -150,19 +154,29 @@ def features(kb: KnowledgeBase, text: str, ranked: list[tuple[int, float]]) -> d
     # repeat the current ones page for page): two copies agreeing is no doubt.
     key = (doc.section.page_title, doc.section.heading)
     s2 = next(
-        (s for d, s in ranked[1:] if (kb.docs[d].section.page_title, kb.docs[d].section.heading) != key),
+        (
+            s
+            for d, s in ranked[1:]
+            if (kb.docs[d].section.page_title, kb.docs[d].section.heading) != key
+        ),
         0.0,
     )
     sec_terms = si.matched([t.term for t in typed], d1)
     page_terms = pi.matched([t.term for t in typed], doc.page) | sec_terms
-    f["cover_sec"] = sum(t.weight * si.idf(t.term) for t in typed if t.term in sec_terms) / total_sec
+    f["cover_sec"] = (
+        sum(t.weight * si.idf(t.term) for t in typed if t.term in sec_terms) / total_sec
+    )
     f["cover"] = sum(t.weight * pi.idf(t.term) for t in typed if t.term in page_terms) / max(
         total_page, 1e-9
     )
     # The rarest word of the question that the answer's page lacks: a near-miss ("rclone for
     # safespring s3") matches the common words and misses exactly the one that matters.
-    missed = [pi.idf(t.term) / max_idf for t in typed if t.term not in page_terms and "_" not in t.term and t.kind != "synonym"]
-    f["max_miss"] = max(missed + [1.0 if unknown else 0.0])
+    missed = [
+        pi.idf(t.term) / max_idf
+        for t in typed
+        if t.term not in page_terms and "_" not in t.term and t.kind != "synonym"
+    ]
+    f["max_miss"] = max([*missed, 1.0 if unknown else 0.0])
     f["margin"] = (s1 - s2) / s1 if s1 > 0 else 0.0
     ideal = sum(t.weight * si.idf(t.term) for t in q.terms) * (si.k1 + 1) * (1 + kb.PAGE_SHARE)
     f["norm"] = min(s1 / ideal, 1.0) if ideal > 0 else 0.0
@@ -180,19 +194,24 @@ def confidence(f: dict[str, float]) -> float:
 def decide(kb: KnowledgeBase, text: str, k: int = 10) -> Decision:
     from knowledge.index import Decision
 
-    ranked = kb.score(kb.analyze(text))
+    q = kb.analyze(text)
+    ranked = kb.score(q)
     hits: list[Hit] = [kb.hit(d, s) for d, s in ranked[:k]]
     best = hits[0] if hits else None
     kind = classify_message(text)
-    f = features(kb, text, ranked)
+    f = features(kb, q, ranked)
     conf = confidence(f)
     feats: dict[str, float | int | str | bool] = {k2: round(v, 4) for k2, v in f.items()}
     feats["confidence"] = round(conf, 4)
     if kind is not None:
         feats["message"] = kind[0]
-        return Decision(answer=False, reason=f"{kind[0]}: {kind[1]}", hits=hits, best=best, features=feats)
+        return Decision(
+            answer=False, reason=f"{kind[0]}: {kind[1]}", hits=hits, best=best, features=feats
+        )
     if best is None:
-        return Decision(answer=False, reason="nothing in the docs matches", hits=hits, best=None, features=feats)
+        return Decision(
+            answer=False, reason="nothing in the docs matches", hits=hits, best=None, features=feats
+        )
     threshold = kb.settings.min_confidence
     margin_txt = f"margin {f['margin']:.2f} over runner-up"
     detail = (
@@ -202,5 +221,9 @@ def decide(kb: KnowledgeBase, text: str, k: int = 10) -> Decision:
     if conf >= threshold:
         return Decision(answer=True, reason=detail, hits=hits, best=best, features=feats)
     return Decision(
-        answer=False, reason=f"unsure: {detail} < {threshold:.2f}", hits=hits, best=best, features=feats
+        answer=False,
+        reason=f"unsure: {detail} < {threshold:.2f}",
+        hits=hits,
+        best=best,
+        features=feats,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import pickle
 import re
 import time
@@ -11,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,7 +29,7 @@ from knowledge.matcher import (
 from knowledge.settings import KnowledgeSettings
 
 # Bump when the index layout or analysis changes: old caches are then ignored.
-INDEX_VERSION = "kb-10"
+INDEX_VERSION = "kb-11"
 DEFAULT_FAQ = Path(__file__).with_name("faq.toml")
 
 Progress = Callable[[str], None]
@@ -147,7 +148,7 @@ class KnowledgeBase:
     """Built once (or loaded from cache), then read-only: safe to share across threads."""
 
     # Field weights: a word in a heading says far more about a section than one in its body.
-    SECTION_WEIGHTS = {
+    SECTION_WEIGHTS: ClassVar[dict[str, float]] = {
         "title": 3.0,
         "heading": 3.0,
         "body": 1.0,
@@ -155,16 +156,32 @@ class KnowledgeBase:
         "head2": 3.0,
         "body2": 1.0,
     }
-    SECTION_B = {"title": 0.3, "heading": 0.5, "body": 0.75, "code": 0.75, "head2": 0.5, "body2": 0.75}
-    PAGE_WEIGHTS = {"title": 3.0, "heading": 1.0, "body": 1.0, "head2": 2.0, "body2": 1.0}
-    PAGE_B = {"title": 0.3, "heading": 0.5, "body": 0.75, "head2": 0.5, "body2": 0.75}
+    SECTION_B: ClassVar[dict[str, float]] = {
+        "title": 0.3,
+        "heading": 0.5,
+        "body": 0.75,
+        "code": 0.75,
+        "head2": 0.5,
+        "body2": 0.75,
+    }
+    PAGE_WEIGHTS: ClassVar[dict[str, float]] = {
+        "title": 3.0,
+        "heading": 1.0,
+        "body": 1.0,
+        "head2": 2.0,
+        "body2": 1.0,
+    }
+    PAGE_B: ClassVar[dict[str, float]] = {
+        "title": 0.3,
+        "heading": 0.5,
+        "body": 0.75,
+        "head2": 0.5,
+        "body2": 0.75,
+    }
     PAGE_SHARE = 1.0  # how much the whole page's relevance adds to each of its sections
-    COVER_MIX = 0.5  # coverage of the question: share taken from the page vs the section
     LEGACY_PRIOR = 0.95
     HEAD_BONUS = 0.15
-    TITLE_BONUS = 0.0
     RERANK_DEPTH = 30
-    COVER_POWER = 0.0  # how hard partial coverage of the question is punished
 
     def __init__(
         self,
@@ -188,13 +205,16 @@ class KnowledgeBase:
         self.prior = [self.LEGACY_PRIOR if "legacy" in d.section.path else 1.0 for d in docs]
         # How much of a section's own heading the question explains (a heading is a promise
         # of what the section answers).
-        self.head_terms = [
-            set(analyze_doc(d.section.heading or d.section.page_title)) for d in docs
-        ]
-        self.title_terms = [
-            set(analyze_doc(f"{d.section.page_title} {path_words(d.section.path)}"))
-            for d in docs
-        ]
+        idf = sections_index.idfs()
+        self.head_terms: list[tuple[list[tuple[str, float]], float]] = []
+        for d in docs:
+            hs = [
+                (t, idf.get(t, 0.0))
+                for t in set(analyze_doc(d.section.heading or d.section.page_title))
+            ]
+            self.head_terms.append((hs, sum(w for _, w in hs)))
+        self.doc_paths = [d.section.path for d in docs]
+        self._snippets: dict[int, str] = {}
         self.page_docs: list[list[int]] = [[] for _ in page_titles]
         for i, d in enumerate(docs):
             self.page_docs[d.page].append(i)
@@ -346,48 +366,38 @@ class KnowledgeBase:
     def analyze(self, text: str) -> Query:
         return analyze_query(text, self.vocab)
 
-    def score(self, q: Query) -> list[tuple[int, float]]:
+    def score(self, q: Query, limit: int = 50) -> list[tuple[int, float]]:
         """(doc index, score), best first, at most one doc per page (curated entries share the
         page they cite)."""
         terms = [(t.term, t.weight) for t in q.terms]
         sec = self.sections_index.score(terms)
         page = self.pages_index.score(terms)
-        # Coverage counts only what the customer typed: expansions are optional extras.
-        typed = [(t.term, t.weight) for t in q.terms if t.kind in ("word", "typo", "synonym")]
-        self.sections_index.score(typed, sec_mass := {})
-        self.pages_index.score(typed, page_mass := {})
-        sec_total = sum(w * self.sections_index.idf(t) for t, w in typed) or 1.0
-        page_total = sum(w * self.pages_index.idf(t) for t, w in typed) or 1.0
-        share, mix, power = self.PAGE_SHARE, self.COVER_MIX, self.COVER_POWER
+        share = self.PAGE_SHARE
+        prior = self.prior
+        docs = self.docs
         combined: dict[int, float] = {}
-        cand = set(sec)
+        for d, sc in sec.items():
+            combined[d] = (sc + share * page.get(docs[d].page, 0.0)) * prior[d]
         # A page relevant as a whole can be the answer where no one section matches well.
-        cand.update(self.page_docs[p][0] for p in page)
-        for d in cand:
-            p = self.docs[d].page
-            raw = sec.get(d, 0.0) + share * page.get(p, 0.0)
-            cov = (1 - mix) * sec_mass.get(d, 0.0) / sec_total + mix * page_mass.get(
-                p, 0.0
-            ) / page_total
-            combined[d] = raw * min(cov, 1.0) ** power * self.prior[d]
+        for p, sc in page.items():
+            top = self.page_docs[p][0]
+            if top not in combined:
+                combined[top] = share * sc * prior[top]
         if self.HEAD_BONUS:
             qset = {t.term for t in q.terms}
-            idf = self.sections_index.idf
-            for d in sorted(combined, key=lambda x: -combined[x])[: self.RERANK_DEPTH]:
-                for terms, bonus in (
-                    (self.head_terms[d], self.HEAD_BONUS),
-                    (self.title_terms[d], self.TITLE_BONUS),
-                ):
-                    if terms:
-                        tot = sum(idf(t) for t in terms)
-                        got = sum(idf(t) for t in terms if t in qset)
-                        combined[d] *= 1.0 + bonus * got / tot
+            for d in heapq.nlargest(self.RERANK_DEPTH, combined, key=combined.__getitem__):
+                hs, tot = self.head_terms[d]
+                if tot:
+                    got = sum(w for t, w in hs if t in qset)
+                    combined[d] *= 1.0 + self.HEAD_BONUS * got / tot
         best_per_page: dict[str, tuple[int, float]] = {}
-        for d, s in combined.items():
-            key = self.docs[d].section.path
-            if key not in best_per_page or s > best_per_page[key][1]:
-                best_per_page[key] = (d, s)
-        return sorted(best_per_page.values(), key=lambda x: -x[1])
+        paths = self.doc_paths
+        for d, sc in combined.items():
+            key = paths[d]
+            old = best_per_page.get(key)
+            if old is None or sc > old[1]:
+                best_per_page[key] = (d, sc)
+        return heapq.nlargest(limit, best_per_page.values(), key=lambda x: x[1])
 
     def hit(self, doc_index: int, score: float) -> Hit:
         d = self.docs[doc_index]
@@ -405,7 +415,7 @@ class KnowledgeBase:
                 heading_path=s.heading_path,
                 url=url,
                 score=round(score, 4),
-                snippet=make_snippet(s.text, self.settings.snippet_chars),
+                snippet=self.snippet(doc_index),
                 source="faq",
                 faq_answer=d.faq.answer,
                 faq_id=d.faq.id,
@@ -417,9 +427,16 @@ class KnowledgeBase:
             heading_path=s.heading_path,
             url=s.url(base),
             score=round(score, 4),
-            snippet=make_snippet(s.text, self.settings.snippet_chars),
+            snippet=self.snippet(doc_index),
             source="docs",
         )
+
+    def snippet(self, doc_index: int) -> str:
+        got = self._snippets.get(doc_index)
+        if got is None:
+            got = make_snippet(self.docs[doc_index].section.text, self.settings.snippet_chars)
+            self._snippets[doc_index] = got
+        return got
 
     def rank(self, text: str, k: int = 10) -> list[Hit]:
         q = self.analyze(text)

@@ -8,6 +8,7 @@ stop-filtered and stemmed, so the index stays small and the slang table stays on
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -197,7 +198,7 @@ def analyze_doc(text: str) -> list[str]:
 def pairs(terms: Sequence[str]) -> list[str]:
     """Adjacent pairs ("boot_disk"), kept in their own fields: a pair the customer typed is
     stronger evidence than the same two words scattered over a section."""
-    return [f"{a}_{b}" for a, b in zip(terms, terms[1:], strict=False) if a != b]
+    return [f"{a}_{b}" for a, b in itertools.pairwise(terms) if a != b]
 
 
 @dataclass(slots=True)
@@ -318,6 +319,8 @@ class BM25F:
     n_docs: int
     df: dict[str, int]
     k1: float = 1.2
+    # term -> {doc: field-weighted, length-normalised tf}; filled by compile()
+    merged: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -334,11 +337,31 @@ class BM25F:
             for f in weights:
                 seen.update(d.get(f, []))
             df.update(seen)
-        return cls(fields=fields, weights=weights, b=b, n_docs=len(docs), df=dict(df), k1=k1)
+        index = cls(fields=fields, weights=weights, b=b, n_docs=len(docs), df=dict(df), k1=k1)
+        index.compile()
+        return index
+
+    def compile(self) -> None:
+        """Fold the fields into one posting list per term: weights and length norms are fixed
+        once built, so a query then costs one dict walk per term instead of one per field."""
+        merged: dict[str, dict[int, float]] = {}
+        for fname, fidx in self.fields.items():
+            w = self.weights[fname]
+            b = self.b[fname]
+            avg = fidx.avg
+            lens = fidx.lengths
+            for term, post in fidx.postings.items():
+                acc = merged.setdefault(term, {})
+                for doc, tf in post.items():
+                    acc[doc] = acc.get(doc, 0.0) + w * tf / (1.0 - b + b * lens[doc] / avg)
+        self.merged = merged
 
     def idf(self, term: str) -> float:
         n = self.df.get(term, 0)
         return math.log(1.0 + (self.n_docs - n + 0.5) / (n + 0.5))
+
+    def idfs(self) -> dict[str, float]:
+        return {t: self.idf(t) for t in self.df}
 
     def score(
         self, terms: Iterable[tuple[str, float]], mass: dict[int, float] | None = None
@@ -350,31 +373,16 @@ class BM25F:
             if term not in self.df:
                 continue
             idf = self.idf(term)
-            acc: dict[int, float] = {}
-            for fname, fidx in self.fields.items():
-                post = fidx.postings.get(term)
-                if not post:
-                    continue
-                w = self.weights[fname]
-                b = self.b[fname]
-                avg = fidx.avg
-                lens = fidx.lengths
-                for doc, tf in post.items():
-                    acc[doc] = acc.get(doc, 0.0) + w * tf / (1.0 - b + b * lens[doc] / avg)
             k1 = self.k1
-            for doc, tf in acc.items():
-                scores[doc] = scores.get(doc, 0.0) + qw * idf * tf * (k1 + 1) / (k1 + tf)
-                if mass is not None:
+            c = qw * idf * (k1 + 1)
+            get = scores.get
+            for doc, tf in self.merged[term].items():
+                scores[doc] = get(doc, 0.0) + c * tf / (k1 + tf)
+            if mass is not None:
+                for doc in self.merged[term]:
                     mass[doc] = mass.get(doc, 0.0) + qw * idf
         return scores
 
     def matched(self, terms: Iterable[str], doc: int) -> set[str]:
         """Which of the terms occur in the doc, in any field."""
-        out: set[str] = set()
-        for t in terms:
-            for fidx in self.fields.values():
-                post = fidx.postings.get(t)
-                if post and doc in post:
-                    out.add(t)
-                    break
-        return out
+        return {t for t in terms if doc in self.merged.get(t, ())}
