@@ -627,11 +627,12 @@ class Escalation:
     async def outbox_loop(self) -> None:
         await self._startup()
         while True:
+            # Clear before looking: a wake-up set during the drain must not be lost.
+            self._outbox_wake.clear()
             pending = await self.pending_count()
             ok = True
             if pending:
                 ok = await self.drain()
-            self._outbox_wake.clear()
             timeout = self.settings.outbox_retry_seconds if (pending and not ok) else 60.0
             try:
                 await asyncio.wait_for(self._outbox_wake.wait(), timeout)
@@ -762,13 +763,13 @@ class Escalation:
 
     async def poll_loop(self) -> None:
         while True:
+            self._poll_wake.clear()
             try:
                 await self.poll_once()
             except RTError as exc:
                 log.warning("RT poll failed: %s", exc)
             except MatrixError as exc:
                 log.warning("posting RT activity failed (will retry): %s", exc)
-            self._poll_wake.clear()
             try:
                 await asyncio.wait_for(self._poll_wake.wait(), self.settings.poll_interval_seconds)
             except TimeoutError:
