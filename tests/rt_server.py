@@ -158,6 +158,7 @@ class RTInstance:
     agent_password: str = AGENT_PASSWORD
     agent_email: str = AGENT_EMAIL
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _adopted_pid: int | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -181,6 +182,12 @@ class RTInstance:
 
     @property
     def running(self) -> bool:
+        if self._adopted_pid is not None:
+            try:
+                os.kill(self._adopted_pid, 0)
+            except OSError:
+                return False
+            return True
         return self._proc is not None and self._proc.poll() is None
 
     def env(self) -> dict[str, str]:
@@ -193,6 +200,8 @@ class RTInstance:
     def start(self, timeout: float = 30.0) -> None:
         """Serve the already initialised DB; returns once GET /REST/2.0/rt answers 200."""
         if self.running:
+            return
+        if self._adopt():
             return
         log = (self.directory / "rt-server.log").open("ab")
         cmd = [
@@ -229,6 +238,20 @@ class RTInstance:
         self.stop()
         raise RTUnavailableError(f"RT not ready after {timeout}s; see {self.directory}")
 
+    def _adopt(self) -> bool:
+        """A server of this directory left running by an earlier process (e.g. the demo,
+        which execs the bot): use it instead of failing on the busy port."""
+        pid_file = self.directory / "rt-server.pid"
+        try:
+            pid = int(pid_file.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return False
+        if not self._ready():
+            return False
+        self._adopted_pid = pid
+        return True
+
     def _ready(self) -> bool:
         req = urllib.request.Request(
             f"{self.rest_url}/rt", headers={"Authorization": f"token {self.token}"}
@@ -242,6 +265,20 @@ class RTInstance:
     def stop(self) -> None:
         """SIGTERM the master (never SIGINT); it takes its workers down within ~0.3 s."""
         proc, self._proc = self._proc, None
+        if proc is None and self._adopted_pid is not None:
+            pid, self._adopted_pid = self._adopted_pid, None
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            return
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGTERM)
