@@ -12,6 +12,7 @@ The same class serves the CLI (``matrix``-free: import/export) and the bot.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from bot.access_models import (
     export_members_csv,
     export_toml,
     homeserver_of,
+    last_day,
     parse_registry,
     valid_email,
     valid_mxid,
@@ -252,6 +254,7 @@ class AccessService:
             settings.join_rate_limit, settings.join_rate_window_minutes * 60.0
         )
         self._good_join_rule = "invite"
+        self._pending: set[asyncio.Task[None]] = set()
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -599,7 +602,7 @@ class AccessService:
         if until is None and self.settings.default_grant_days:
             until = now + timedelta(days=self.settings.default_grant_days)
         now_ts = now.timestamp()
-        detail = f"until {until.date().isoformat()}" if until else "no end date"
+        detail = f"until {last_day(until).isoformat()}" if until else "no end date"
         if note:
             detail = f"{note}, {detail}"
         async with self.store.transaction() as tx:
@@ -640,13 +643,39 @@ class AccessService:
             return False
 
     async def _tell_person(self, user_id: str, html: str, dm_room: str | None = None) -> None:
+        matrix = self._svc.matrix
         try:
-            if dm_room:
-                await self._svc.matrix.send(dm_room, html)
-            else:
-                await self._svc.matrix.send_dm(user_id, html)
+            room = dm_room or await matrix.dm_room(user_id)
         except MatrixError as exc:
+            log.warning("could not open a DM with %s: %s", user_id, exc)
+            return
+        if room in matrix.client.rooms:
+            await self._send_quietly(user_id, room, html)
+            return
+        # A DM created just now is unknown until the next sync, and nio will not encrypt for
+        # an unknown room; handlers run inside the sync loop, so wait outside of it.
+        task = asyncio.create_task(self._send_when_synced(user_id, room, html))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _send_when_synced(self, user_id: str, room: str, html: str) -> None:
+        if await self._svc.matrix.wait_for_room(room, timeout=60):
+            await self._send_quietly(user_id, room, html)
+        else:
+            log.warning("DM %s with %s never synced; message dropped", room, user_id)
+
+    async def _send_quietly(self, user_id: str, room: str, html: str) -> None:
+        try:
+            await self._svc.matrix.send(room, html)
+        except Exception as exc:  # nio raises its own errors too; a notice must not break an action
             log.warning("could not tell %s: %s", user_id, exc)
+
+    async def close(self) -> None:
+        """Let DMs still waiting for their room go out (briefly), then give up."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=5)
+        for task in set(self._pending):
+            task.cancel()
 
     # ---- admin decisions ---------------------------------------------------------------------
 
@@ -705,7 +734,7 @@ class AccessService:
             req.user_id, texts.welcome(self.settings, self.prefix, org), req.dm_room
         )
         await self._update_card(req, org)
-        end = f" until {until.date().isoformat()}" if until else ""
+        end = f" until {last_day(until).isoformat()}" if until else ""
         tail = "" if invited else " (the invite failed; see above)"
         return f"Request #{req.id} approved: {req.user_id} may join for {org.id}{end}.{tail}"
 
@@ -753,11 +782,11 @@ class AccessService:
                 f"{', '.join(self.settings.entitled_products)} and a running contract"
             )
         if until is not None and until <= now:
-            raise Refusal(f"--until {until.date().isoformat()} is already in the past")
+            raise Refusal(f"--until {last_day(until).isoformat()} is already in the past")
         until = await self._grant(user_id, org, None, until, actor, now)
         invited = await self._invite(user_id)
         await self._tell_person(user_id, texts.welcome(self.settings, self.prefix, org))
-        end = f" until {until.date().isoformat()}" if until else ""
+        end = f" until {last_day(until).isoformat()}" if until else ""
         tail = "" if invited else " The invite failed; see above."
         return f"Granted: {user_id} may join for {org.id}{end}; invited and welcomed.{tail}"
 
@@ -928,7 +957,7 @@ class AccessService:
         for row in rows:
             expires = row["expires_at"]
             if expires is not None and expires <= now_ts:
-                day = datetime.fromtimestamp(expires, UTC).date().isoformat()
+                day = last_day(datetime.fromtimestamp(expires, UTC)).isoformat()
                 changes.append(
                     Change(
                         row["user_id"],

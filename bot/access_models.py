@@ -56,6 +56,11 @@ def dt_to_ts(dt: datetime | None) -> float | None:
     return dt.timestamp() if dt is not None else None
 
 
+def last_day(moment: datetime) -> date:
+    """The last day a grant ending at ``moment`` covers (an end at midnight covers the day before)."""
+    return (moment - timedelta(microseconds=1)).date()
+
+
 def parse_until(text: str) -> datetime:
     """``YYYY-MM-DD`` means through that day (UTC); a full ISO timestamp is taken as is."""
     text = text.strip()

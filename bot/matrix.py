@@ -8,6 +8,7 @@ configured from settings; it never retries endlessly.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -424,6 +425,16 @@ class MatrixGateway:
             io.BytesIO(data), content_type=content_type, filename=filename, filesize=len(data)
         )
         return check(resp, nio.UploadResponse, f"upload {filename}").content_uri
+
+    async def wait_for_room(self, room_id: str, timeout: float = 10.0) -> bool:
+        """Wait until sync knows ``room_id``: nio refuses to send (e2e) into a room it has not
+        synced yet, which is the case right after ``dm_room`` created one. (added by access)"""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while room_id not in self.client.rooms:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
 
 
 def _source(ev: Any) -> dict[str, Any]:

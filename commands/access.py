@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bot.access import MIGRATIONS, AccessService, Refusal, next_daily, split_target
-from bot.access_models import ORG_ID, MemberState, Org, parse_until, valid_email, valid_mxid
+from bot.access_models import (
+    ORG_ID,
+    MemberState,
+    Org,
+    last_day,
+    parse_until,
+    valid_email,
+    valid_mxid,
+)
 from bot.context import EventContext
 from bot.events import Kind
 from bot.html import bullet_list, code, esc, user_pill
@@ -43,6 +51,7 @@ async def setup(app: App) -> None:
         prefix=app.config.bot.command_prefix,
     )
     app.services.access = service
+    app.on_stop(service.close)
     app.add_job("access-checks", lambda: run_checks(service, app))
 
 
@@ -212,7 +221,7 @@ def _member_line(m: object) -> str:
     from bot.access_models import Member
 
     assert isinstance(m, Member)
-    until = f" until {m.expires_at.date().isoformat()}" if m.expires_at else ""
+    until = f" until {last_day(m.expires_at).isoformat()}" if m.expires_at else ""
     return f"{user_pill(m.user_id)} ({esc(m.org_id)}): {esc(m.state.value)}{esc(until)}"
 
 
