@@ -187,7 +187,11 @@ def tokenize(text: str) -> list[str]:
 
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    return _STEMMER.stemWord(word)
+    s = _STEMMER.stemWord(word)
+    # Snowball leaves acronym plurals alone (gpus, vms, pvcs); customers pluralise them freely.
+    if s == word and len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return s
 
 
 def analyze_doc(text: str) -> list[str]:
