@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import re
 import statistics
 import tempfile
@@ -111,10 +112,11 @@ async def bench(runs: int, rt_replies: int, workdir: Path) -> dict[str, Any]:
                     create_ms.append(base)
             # RT -> thread with the default poll interval.
             delay_s: list[float] = []
+            rng = random.Random(4)
             for j in range(rt_replies):
                 root, n = tickets[j]
-                # Spread the replies over the poll cycle so the figure is not phase-locked.
-                await asyncio.sleep(settings.poll_interval_seconds / rt_replies * 0.37)
+                # A random phase in the poll cycle: replies arrive whenever agents write them.
+                await asyncio.sleep(rng.uniform(0, settings.poll_interval_seconds))
                 text = f"agent reply {j} {time.time()}"
                 mark = len(c.events)
                 t0 = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import re
 from collections.abc import AsyncIterator
@@ -355,3 +356,145 @@ async def test_rt_expansion_only_for_staff_and_owner_org_and_injection_inert(
         staff = await e.send(world.staff, f"see RT#{n}")
         ev = await e.wait_reply(staff, world.bot.user_id)
         assert f"RT#{n}" in ev.body
+
+
+async def test_bad_queue_and_bad_token_tell_engineer_and_staff(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    c, e = world.customer, world.engineer
+    # "General" exists but the bot has no rights there: RT answers 403 like for a missing queue.
+    async with running_bot(world.config(rt=rt_section(rt, queue="General"))) as app:
+        app.services.escalation.directory.overrides = {c.user_id: ("q@example.com", "org-q")}
+        staff_note = await e.wait_for(
+            bot_says(world, lambda x: x.room_id == world.staff and "[rt] queue" in x.body)
+        )
+        assert "General" in staff_note.body
+        root = await c.send(world.support, "bad queue thread")
+        cmd = await e.send(world.support, "!ticket", thread_root=root)
+        ev = await e.wait_for(
+            bot_says(world, lambda x: x.thread_root == root and "could not create" in x.body)
+        )
+        assert "[rt] queue" in ev.body
+        await e.wait_for(
+            bot_says(world, lambda x: x.room_id == world.staff and "RT refused create" in x.body)
+        )
+        assert cmd
+    assert await rtc.find_by_custom_field(rt.thread_field, root) == []
+
+    bad = rt_section(rt, token="1-27-00000000000000000000000000000000")
+    async with running_bot(world.config(rt=bad)) as app:
+        app.services.escalation.directory.overrides = {c.user_id: ("q@example.com", "org-q")}
+        await e.wait_for(
+            bot_says(world, lambda x: x.room_id == world.staff and "[rt] token" in x.body)
+        )
+        # A failed escalation may be retried once the config is fixed: same thread.
+        await e.send(world.support, "!ticket", thread_root=root)
+        ev = await e.wait_for(
+            bot_says(
+                world,
+                lambda x: (
+                    x.thread_root == root and "could not create" in x.body and "token" in x.body
+                ),
+            )
+        )
+    async with running_bot(world.config(rt=rt_section(rt))) as app:
+        app.services.escalation.directory.overrides = {c.user_id: ("q@example.com", "org-q")}
+        await e.send(world.support, "!ticket", thread_root=root)
+        n = await wait_rt_reply(world, e, root)
+    assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
+
+
+async def test_reaction_requestor_prompt_customer_refused_status_close_link(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    c, e = world.customer, world.engineer
+    cfg = world.config(rt=rt_section(rt, comments_to_staff_room=True))
+    async with running_bot(cfg) as app:
+        bot = world.bot.user_id
+        # Unknown customer e-mail: the engineer is asked for it.
+        root = await c.send(world.support, "who am I thread")
+        ask = await e.send(world.support, "!ticket P1", thread_root=root)
+        ev = await e.wait_reply(ask, bot)
+        assert "--requestor" in ev.body
+        # A customer may not escalate (default config).
+        ask = await c.send(world.support, "!ticket", thread_root=root)
+        ev = await c.wait_reply(ask, bot)
+        assert "only the support engineers" in ev.body
+        # With the address: a P1 with the phone reminder.
+        ask = await e.send(
+            world.support, "!ticket P1 urgent --requestor carol@example.com", thread_root=root
+        )
+        n = await wait_rt_reply(world, e, root)
+        reply = next(
+            x for x in e.messages_from(bot) if x.thread_root == root and f"RT#{n}" in x.body
+        )
+        assert "phone" in reply.body and "P1" in reply.body
+        t = await rtc.get_ticket(n)
+        assert t.priority == 90 and t.requestors == ["carol@example.com"]
+
+        # A staff 🎫 on another thread's message escalates that thread.
+        app.services.escalation.directory.overrides = {c.user_id: ("dave@example.com", "org-r")}
+        root2 = await c.send(world.support, "reaction thread: disk full")
+        msg2 = await c.send(world.support, "on sto1", thread_root=root2)
+        await c.react(world.support, msg2, "🎫")  # customers' reactions do nothing
+        await e.react(world.support, msg2, "🎫")
+        n2 = await wait_rt_reply(world, e, root2)
+        assert (await rtc.get_ticket(n2)).subject == "[P3] reaction thread: disk full"
+        assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root2)] == [n2]
+
+        # status / close
+        ask = await c.send(world.support, "!ticket status", thread_root=root2)
+        ev = await c.wait_reply(ask, bot)
+        assert f"RT#{n2}" in ev.body and "new" in ev.body
+        ask = await e.send(world.support, "!ticket close fixed the disk", thread_root=root2)
+        ev = await e.wait_reply(ask, bot)
+        assert "Closed" in ev.body
+        assert (await rtc.get_ticket(n2)).status == "resolved"
+        await c.wait_for(bot_says(world, lambda x: x.thread_root == root2 and "resolved" in x.body))
+
+        # link an existing ticket (made in RT by staff) to a third thread
+        n3 = await rtc.create_ticket(queue=rt.queue, subject="made in RT", text="x")
+        root3 = await c.send(world.support, "link thread")
+        ask = await e.send(world.support, f"!ticket link RT#{n3}", thread_root=root3)
+        ev = await e.wait_for(
+            bot_says(world, lambda x: x.thread_root == root3 and "Linked" in x.body)
+        )
+        t3 = await rtc.get_ticket(n3)
+        assert t3.cf(rt.thread_field) == root3
+        ask = await e.send(world.support, f"!ticket link RT#{n3}", thread_root=root2)
+        ev = await e.wait_reply(ask, bot)
+        assert "already" in ev.body
+        await agent(
+            rt,
+            "POST",
+            f"/ticket/{n3}/correspond",
+            {
+                "Content": "see the attached log",
+                "ContentType": "text/plain",
+                "Attachments": [
+                    {
+                        "FileName": "log.png",
+                        "FileType": "image/png",
+                        "FileContent": base64.b64encode(PNG).decode(),
+                    }
+                ],
+            },
+        )
+        await c.wait_for(
+            bot_says(world, lambda x: x.thread_root == root3 and "see the attached log" in x.body)
+        )
+        img = await c.wait_for(
+            bot_says(world, lambda x: x.thread_root == root3 and x.msgtype == "m.image")
+        )
+        assert img.body == "log.png"
+        # an internal comment goes to the staff room only (configured), never the support room
+        await agent(
+            rt,
+            "POST",
+            f"/ticket/{n3}/comment",
+            {"Content": "STAFF ONLY 42", "ContentType": "text/plain"},
+        )
+        await e.wait_for(
+            bot_says(world, lambda x: x.room_id == world.staff and "STAFF ONLY 42" in x.body)
+        )
+    assert not [x for x in c.events if "STAFF ONLY 42" in x.body]
