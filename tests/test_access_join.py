@@ -22,7 +22,14 @@ async def test_auto_admit_by_homeserver(world: World) -> None:
         dm = await open_dm(person, world)
         answer = await ask(person, world, dm, "!join acme")
         assert "Welcome" in answer.body
-        for rule in ("No secrets", "English", "08:00–17:00", "+47 23 65 32 23", "+46 8 551 073 74", "!ticket"):
+        for rule in (
+            "No secrets",
+            "English",
+            "08:00–17:00",
+            "+47 23 65 32 23",
+            "+46 8 551 073 74",
+            "!ticket",
+        ):
             assert rule in answer.body, rule
         # Invited; the test client accepts, and the bot lets a granted person stay.
         await world.engineer.wait_for(membership(world, person.user_id, "join"), 20)
@@ -38,8 +45,13 @@ async def test_auto_admit_by_homeserver(world: World) -> None:
 
 async def test_request_approved_by_reaction_then_invited(world: World) -> None:
     async with running_bot(access_config(world)) as app:
-        await add_org(app, "BETA", products="SUPPORT-premium", email_domains="beta.example",
-                      homeservers="matrix.beta.example")
+        await add_org(
+            app,
+            "BETA",
+            products="SUPPORT-premium",
+            email_domains="beta.example",
+            homeservers="matrix.beta.example",
+        )
         person = await newcomer(world, "bob")
         dm = await open_dm(person, world)
         answer = await ask(person, world, dm, "!join Bob@Beta.example")
@@ -120,7 +132,9 @@ async def test_knock_flow_and_join_rule_kept(world: World) -> None:
         # A knock from a homeserver ACME owns: admitted at once.
         knocker = await newcomer(world, "kim")
         resp = world.server.api(
-            "POST", f"/_matrix/client/v3/knock/{world.support}", knocker.account.access_token,
+            "POST",
+            f"/_matrix/client/v3/knock/{world.support}",
+            knocker.account.access_token,
             {"reason": "hello"},
         )
         assert "room_id" in resp, resp
@@ -130,12 +144,18 @@ async def test_knock_flow_and_join_rule_kept(world: World) -> None:
         # A knock naming BETA (not its homeserver): a card; ❌ rejects the knock and tells them.
         other = await newcomer(world, "kai")
         world.server.api(
-            "POST", f"/_matrix/client/v3/knock/{world.support}", other.account.access_token,
+            "POST",
+            f"/_matrix/client/v3/knock/{world.support}",
+            other.account.access_token,
             {"reason": "I work at BETA"},
         )
-        card = await world.admin.wait_for(staff_line(world, "Access request #", other.user_id, "(knock)"))
+        card = await world.admin.wait_for(
+            staff_line(world, "Access request #", other.user_id, "(knock)")
+        )
         await world.admin.react(world.staff, card.event_id, "❌")
         await other.wait_for(dm_from_bot(world, "did not approve"), 20)
-        await world.engineer.wait_for(membership(world, other.user_id, "leave", by=world.bot.user_id))
+        await world.engineer.wait_for(
+            membership(world, other.user_id, "leave", by=world.bot.user_id)
+        )
         member = await app.services.access.member(other.user_id)
         assert member and member.state == "denied"
