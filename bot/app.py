@@ -36,6 +36,7 @@ FEATURES: list[str] = [
     "commands.help",
     "commands.access",
     "commands.ticket",
+    "commands.moderation",
 ]
 
 BackgroundJob = Callable[[], Awaitable[None]]

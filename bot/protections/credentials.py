@@ -1,0 +1,125 @@
+"""Leaked credentials: redact within a second, tell the sender (kind, never value), tell staff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import ClassVar
+
+from bot.context import EventContext
+from bot.events import Event
+from bot.html import esc, link, user_pill
+from bot.protections.common import BaseProtection, Verdict, formatted
+from bot.protections.credentials_detector import Finding, find_secrets, kinds
+from bot.protections.moderator import Moderator, Refused
+from bot.protections.settings import CredentialSettings
+
+log = logging.getLogger(__name__)
+
+# Above this size the detector can take more than ~10 ms: run it off the event loop.
+OFFLOAD_CHARS = 8_000
+
+
+def scan(ev: Event) -> list[Finding]:
+    """Findings in the plain body, or else in the HTML body (clients may differ)."""
+    found = find_secrets(ev.body)
+    if not found:
+        html = formatted(ev)
+        if html and html != ev.body:
+            found = find_secrets(html)
+    return found
+
+
+class CredentialProtection(BaseProtection):
+    name: ClassVar[str] = "credentials"
+    settings: CredentialSettings
+
+    def __init__(self, moderator: Moderator, settings: CredentialSettings) -> None:
+        super().__init__(moderator, settings)
+        self.acts_on_backlog = settings.redact_backlog  # type: ignore[misc]
+
+    def exempt(self, ctx: EventContext) -> bool:
+        if ctx.event.sender == self.moderator.matrix.user_id:
+            return True
+        return self.settings.exempt_staff and ctx.is_staff
+
+    def assess(self, ev: Event) -> Verdict | None:
+        if ev.kind != "message":
+            return None
+        return self._verdict(scan(ev))
+
+    @staticmethod
+    def _verdict(found: list[Finding]) -> Verdict | None:
+        if not found:
+            return None
+        names = ", ".join(k.value for k in kinds(found))
+        return Verdict(reason=f"credential: {names}", redact=True)
+
+    async def handle(self, ctx: EventContext) -> bool:
+        ev = ctx.event
+        size = len(ev.body) + len(formatted(ev))
+        if size > OFFLOAD_CHARS and ev.kind == "message":
+            # Same gate as BaseProtection.handle, but the scan runs in a worker thread.
+            enabled, shadow = self.mode
+            if not enabled or ev.room_id != self.moderator.support or self.exempt(ctx):
+                return False
+            if ev.backlog and not self.acts_on_backlog:
+                return False
+            verdict = self._verdict(await asyncio.to_thread(scan, ev))
+            if verdict is None:
+                return False
+            await self.enforce(ctx, verdict, shadow)
+            return not shadow
+        return await super().handle(ctx)
+
+    async def enforce(self, ctx: EventContext, verdict: Verdict, shadow: bool) -> None:
+        ev = ctx.event
+        mod = self.moderator
+        kind_names = verdict.reason.removeprefix("credential: ").split(", ")
+        log.info("credential (%s) in %s from %s", ", ".join(kind_names), ev.event_id, ev.sender)
+        try:
+            outcome = await mod.act(
+                "redact",
+                target=ev.sender,
+                actor=mod.matrix.user_id,
+                protection=self.name,
+                reason=verdict.reason,
+                room_id=ev.room_id,
+                event_id=ev.event_id,
+                shadow=shadow,
+            )
+        except Refused:
+            return
+        if shadow or not self.settings.dm_sender:
+            return
+        await self._tell_sender(ctx, kind_names, redacted=outcome.ok)
+
+    async def _tell_sender(self, ctx: EventContext, kind_names: list[str], redacted: bool) -> None:
+        docs = []
+        for k in kind_names:
+            url = self.settings.doc_for(k)
+            if url not in docs:
+                docs.append(url)
+        what = " and ".join(f"<b>{esc(k)}</b>" for k in kind_names)
+        removed = (
+            "I removed your message from the support room"
+            if redacted
+            else "I could not remove your message from the support room; staff have been told"
+        )
+        html = (
+            f"Hi {user_pill(ctx.event.sender)}, your message contained what looks like a "
+            f"{what}. {removed}, but it was visible to everyone in the room (other "
+            "organisations too) and may already be in their clients or notifications: "
+            "<b>treat it as exposed and rotate it now</b> (create a new one, then revoke the "
+            "old one). How to: "
+            + ", ".join(link(u, u) for u in docs)
+            + ". If you need help, ask in the room without pasting the secret."
+        )
+        try:
+            await ctx.matrix.send_dm(ctx.event.sender, html)
+        except Exception:
+            log.warning("could not DM %s about a credential", ctx.event.sender)
+            ctx.services.metrics.errors.labels("moderation_dm").inc()
+            await ctx.services.tell_staff(
+                f"⚠️ could not DM {user_pill(ctx.event.sender)} about their leaked credential"
+            )
