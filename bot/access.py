@@ -547,7 +547,6 @@ class AccessService:
             await self._grant(
                 user_id, org, email, None, f"bot (homeserver {server} belongs to {org.id})", now
             )
-            await self._invite(user_id)
             return JoinResult(Outcome.admitted, texts.welcome(self.settings, self.prefix, org))
         why = f"{server} is not a homeserver that {org.id} owns"
         if email:
@@ -597,8 +596,10 @@ class AccessService:
         now: datetime,
         *,
         note: str = "",
-    ) -> datetime | None:
-        """Write the grant (closing any pending request) and audit it; the invite is separate."""
+    ) -> tuple[datetime | None, bool]:
+        """Write the grant (closing any pending request) with its audit row, invite, tell staff.
+
+        Returns (end of the grant, whether the invite went out)."""
         if until is None and self.settings.default_grant_days:
             until = now + timedelta(days=self.settings.default_grant_days)
         now_ts = now.timestamp()
@@ -626,8 +627,9 @@ class AccessService:
                 (actor, now_ts, user_id),
             )
             await self._audit(tx, actor, "granted", user_id, org.id, detail, now_ts)
+        invited = await self._invite(user_id)  # before the staff line: the person waits on it
         await self._tell(actor, "granted", user_id, org.id, detail)
-        return until
+        return until, invited
 
     async def _invite(self, user_id: str) -> bool:
         if user_id in self._svc.matrix.members(self.support_room):
@@ -728,8 +730,9 @@ class AccessService:
                 )
         req, org = await self._decide(request_id, actor, True, None)
         assert org is not None
-        until = await self._grant(req.user_id, org, req.email, None, actor, now, note=f"#{req.id}")
-        invited = await self._invite(req.user_id)
+        until, invited = await self._grant(
+            req.user_id, org, req.email, None, actor, now, note=f"#{req.id}"
+        )
         await self._tell_person(
             req.user_id, texts.welcome(self.settings, self.prefix, org), req.dm_room
         )
@@ -783,8 +786,7 @@ class AccessService:
             )
         if until is not None and until <= now:
             raise Refusal(f"--until {last_day(until).isoformat()} is already in the past")
-        until = await self._grant(user_id, org, None, until, actor, now)
-        invited = await self._invite(user_id)
+        until, invited = await self._grant(user_id, org, None, until, actor, now)
         await self._tell_person(user_id, texts.welcome(self.settings, self.prefix, org))
         end = f" until {last_day(until).isoformat()}" if until else ""
         tail = "" if invited else " The invite failed; see above."
