@@ -37,6 +37,7 @@ FEATURES: list[str] = [
     "commands.access",
     "commands.ticket",
     "commands.moderation",
+    "commands.faq",
 ]
 
 BackgroundJob = Callable[[], Awaitable[None]]

@@ -359,6 +359,9 @@ class BM25F:
                 for doc, tf in post.items():
                     acc[doc] = acc.get(doc, 0.0) + w * tf / (1.0 - b + b * lens[doc] / avg)
         self.merged = merged
+        # The per-field postings are only the recipe: drop them (half the index's memory).
+        for fidx in self.fields.values():
+            fidx.postings = {}
 
     def idf(self, term: str) -> float:
         n = self.df.get(term, 0)

@@ -40,5 +40,13 @@ class KnowledgeSettings(Section):
     # Passive auto-answers in the support room.
     auto_answer: bool = True
     snippet_chars: int = Field(default=320, ge=80, le=2000)
-    per_user_per_hour: int = Field(default=3, ge=0)
-    per_room_per_hour: int = Field(default=20, ge=0)
+    per_user_per_hour: int = Field(default=3, ge=0, description="auto answers per asker per hour")
+    per_room_per_hour: int = Field(default=20, ge=0, description="auto answers per room per hour")
+    backlog_max_age_s: int = Field(
+        default=900,
+        ge=0,
+        description="questions sent while the bot was down get an auto answer only if this recent",
+    )
+    watch_interval_s: int = Field(
+        default=300, ge=0, description="how often to check the docs tree for changes; 0: never"
+    )
