@@ -217,3 +217,37 @@ async def test_import_bad_line_changes_nothing_then_tier_loss_kicks(
         out = capsys.readouterr().out
         assert out.splitlines()[0].startswith("id,name,products")
         assert "NEWCO,New Co,,2027-02-28" in out
+
+
+async def test_orgs_and_list_commands(world: World) -> None:
+    async with running_bot(access_config(world)) as app:
+        admin, bot = world.admin, world.bot.user_id
+
+        async def say(text: str) -> str:
+            sent = await admin.send(world.staff, text)
+            return (await admin.wait_reply(sent, bot)).body
+
+        assert "registry is empty" in await say("!orgs list")
+        bad = await say('!orgs add ACME "Acme AB" --products "SUPPORT gold"')
+        assert "products" in bad and "Usage" in bad
+        assert await app.services.access.org("ACME") is None
+        added = await say(
+            '!orgs add acme "Acme AB" --products SUPPORT-standard,SUPPORT-iaas.base '
+            "--homeservers localhost --domains acme.example --contract-end 2099-01-31"
+        )
+        assert added.startswith("Added ACME Acme AB")
+        shown = await say("!orgs show ACME")
+        assert "may use the room" in shown and "localhost" in shown and "2099-01-31" in shown
+        assert "ACME" in await say("!orgs list")
+
+        person = await newcomer(world, "gus")
+        await say(f"!access grant {person.user_id} ACME")
+        listed = await say("!access list ACME")
+        assert person.user_id in listed and "granted" in listed
+        assert "no organisation NOPE" in await say("!access list NOPE")
+        # Engineers may look but not change.
+        sent = await world.engineer.send(world.staff, "!orgs remove ACME")
+        assert "only for admins" in (await world.engineer.wait_reply(sent, bot)).body
+        removed = await say("!orgs remove ACME")
+        assert "1 member(s) with access lose it" in removed
+        await world.engineer.wait_for(membership(world, person.user_id, "leave", by=bot), 20)
