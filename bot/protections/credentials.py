@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 from typing import ClassVar
 
 from bot.context import EventContext
@@ -20,13 +22,22 @@ log = logging.getLogger(__name__)
 OFFLOAD_CHARS = 8_000
 
 
+_BREAK = re.compile(r"(?i)<br\s*/?>|</(?:p|pre|div|li|tr|h\d|blockquote)>")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_text(fragment: str) -> str:
+    """The text of an HTML body, line breaks kept, entities decoded."""
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", fragment)))
+
+
 def scan(ev: Event) -> list[Finding]:
-    """Findings in the plain body, or else in the HTML body (clients may differ)."""
+    """Findings in the plain body, or else in the HTML body's text (clients may differ)."""
     found = find_secrets(ev.body)
     if not found:
-        html = formatted(ev)
-        if html and html != ev.body:
-            found = find_secrets(html)
+        fragment = formatted(ev)
+        if fragment and fragment != ev.body:
+            found = find_secrets(html_text(fragment))
     return found
 
 
@@ -106,7 +117,7 @@ class CredentialProtection(BaseProtection):
             if redacted
             else "I could not remove your message from the support room; staff have been told"
         )
-        html = (
+        message = (
             f"Hi {user_pill(ctx.event.sender)}, your message contained what looks like a "
             f"{what}. {removed}, but it was visible to everyone in the room (other "
             "organisations too) and may already be in their clients or notifications: "
@@ -116,7 +127,7 @@ class CredentialProtection(BaseProtection):
             + ". If you need help, ask in the room without pasting the secret."
         )
         try:
-            await ctx.matrix.send_dm(ctx.event.sender, html)
+            await ctx.matrix.send_dm(ctx.event.sender, message)
         except Exception:
             log.warning("could not DM %s about a credential", ctx.event.sender)
             ctx.services.metrics.errors.labels("moderation_dm").inc()

@@ -18,9 +18,15 @@ Design choices (measured on tests/data/credential_corpus/corpus.jsonl):
   a placeholder on purpose: it is what docs and templates use, and a real password that is
   literally `changeme` is no more exposed by being pasted than it already was.
 * A generic `password: value` is only reported when the value looks like a password rather
-  than a word: at least 6 characters and either two character classes or 12+ characters.
-  "password: expired" or "the password is wrong" are chat, not leaks. Lower-case-only
-  passphrases shorter than 12 characters are therefore missed (documented trade-off).
+  than a word: at least 6 characters and either two character classes or 12+ characters; a
+  plain word (`expired`, `Required`) only from 16 letters. In prose ("the password is X") the
+  value needs two character classes. "password: expired" or "the password is wrong" are chat,
+  not leaks; lower-case-only passphrases shorter than 16 letters are therefore missed
+  (documented trade-off).
+* `user:password@` in a URL is reported unless user == password (product defaults such as
+  guest:guest); TSM passwords are reported only with a value (`dsmc set password OLD NEW`,
+  `-password=`, `register/update node NAME PW`, a `PASSWORD value` line in dsm.sys/dsm.opt),
+  never for `PASSWORDACCESS GENERATE`.
 * Pure-hex 40-character strings are never taken for S3 secrets (they are git SHAs and SHA-1
   sums); a real RGW/AWS secret of 40 random base62/base64 characters is mixed-case.
 """
