@@ -302,3 +302,33 @@ async def test_customer_cannot_run_moderator_commands(world: World) -> None:
         for ev in e.events
         if ev.type == "m.room.power_levels" and c.user_id in (ev.content.get("users") or {})
     ]
+
+
+async def test_redact_last_messages_and_undo_of_a_kick(world: World) -> None:
+    c, e = world.customer, world.engineer
+    async with running_bot(cfg(world)):
+        first = await c.send(world.support, "one")
+        second = await c.send(world.support, "two")
+        third = await c.send(world.support, "three")
+        await ping(e, world)
+        ask = await e.send(world.support, f"!redact {c.user_id} 2")
+        await e.wait_reply(ask, world.bot.user_id)
+        await e.wait_for(redaction_of(third), 10)
+        await e.wait_for(redaction_of(second), 10)
+        await e.wait_for(staff_line(world, "redacted", c.user_id, "2 message(s)"))
+        assert first not in {ev.relates_to for ev in e.events if ev.kind == "redaction"}
+
+        ask = await e.send(world.staff, f"!kick {c.user_id} testing")
+        await e.wait_reply(ask, world.bot.user_id)
+        line = await e.wait_for(staff_line(world, "kicked", c.user_id, "undo"))
+        await e.react(world.staff, line.event_id, "↩️")
+        await e.wait_for(
+            lambda ev: (
+                ev.kind == "member" and ev.state_key == c.user_id and ev.membership == "invite"
+            ),
+            15,
+        )
+        await e.wait_for(staff_line(world, "re-invited", c.user_id))
+        # a second ↩️ (by someone else) on the same line does nothing but say so
+        await world.admin.react(world.staff, line.event_id, "↩️")
+        await e.wait_for(staff_line(world, "cannot undo", "already undone"))
