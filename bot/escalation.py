@@ -188,6 +188,8 @@ class Escalation:
         # Test hook: awaited right after RT created a ticket, before anything is recorded.
         self.fault_after_create: Callable[[int], Awaitable[None]] | None = None
         self.last_poll_ok: float = 0.0
+        # Set by fault injection in tests: the outbox then behaves like a dead process.
+        self.halted = False
 
     @property
     def store(self):  # type: ignore[no-untyped-def]
@@ -221,7 +223,9 @@ class Escalation:
         self, customer: str | None, org: str | None
     ) -> Callable[[str], Awaitable[bool]]:
         async def allowed(sender: str) -> bool:
-            if sender == self.matrix.user_id or self.services.roles.is_staff(sender):
+            if sender == self.matrix.user_id:
+                return False  # the bot's own notices and automatic answers are not the case
+            if self.services.roles.is_staff(sender):
                 return True
             if customer is None or sender == customer:
                 return customer is not None or org is None
@@ -378,6 +382,8 @@ class Escalation:
     async def drain(self) -> bool:
         """Run pending outbox items in order; False if RT was unavailable (stopped early)."""
         async with self._drain_lock:
+            if self.halted:
+                return False
             items = await self.store.fetchall(
                 "SELECT * FROM rt_outbox WHERE state='pending' ORDER BY id"
             )

@@ -198,6 +198,7 @@ async def test_crash_between_create_and_reply_gives_one_ticket(
         app.services.escalation.directory.overrides = {c.user_id: ("crash@example.com", "org-c")}
 
         async def crash(ticket_id: int) -> None:
+            app.services.escalation.halted = True  # nothing after this point runs: a dead process
             raise CrashInjected(f"after creating RT#{ticket_id}")
 
         app.services.escalation.fault_after_create = crash
@@ -498,3 +499,21 @@ async def test_reaction_requestor_prompt_customer_refused_status_close_link(
             bot_says(world, lambda x: x.room_id == world.staff and "STAFF ONLY 42" in x.body)
         )
     assert not [x for x in c.events if "STAFF ONLY 42" in x.body]
+
+
+async def test_requestor_and_org_from_the_access_registry(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    c, e = world.customer, world.engineer
+    async with running_bot(world.config(rt=rt_section(rt))) as app:
+        registry = (
+            '[[org]]\nid = "ACME"\nname = "Acme"\nproducts = ["SUPPORT-standard"]\n\n'
+            f'[[member]]\nuser_id = "{c.user_id}"\norg = "ACME"\nemail = "alice@acme.example"\n'
+        )
+        await app.services.access.import_text(registry, "toml", world.admin.user_id)
+        root = await c.send(world.support, "registry thread")
+        await e.send(world.support, "!ticket", thread_root=root)
+        n = await wait_rt_reply(world, e, root)
+        assert (await rtc.get_ticket(n)).requestors == ["alice@acme.example"]
+        row = await app.services.escalation.mapping(world.support, root)
+        assert row["org"] == "ACME" and row["customer"] == c.user_id
