@@ -386,15 +386,28 @@ class AccessService:
             and (member.expires_at is None or member.expires_at > now)
         )
 
-    async def knows(self, user_id: str) -> bool:
-        """Whether a DM invite from ``user_id`` is accepted (the core's invite policy asks)."""
+    async def knows(self, user_id: str, room_id: str | None = None) -> bool:
+        """Whether an invite from ``user_id`` is accepted (the core's invite policy asks).
+
+        Registry members and people on an organisation's homeserver are known. Anyone else
+        is accepted only into a DM-shaped room (so a stranger can ask with !join), never
+        into group rooms.
+        """
         if not valid_mxid(user_id):
             return False
-        if self.settings.accept_dm_from_anyone:
-            return True  # strangers must be able to reach !join
-        if await self.member(user_id):
+        if await self.member(user_id) or await self.orgs_by_homeserver(user_id):
             return True
-        return bool(await self.orgs_by_homeserver(user_id))
+        return bool(
+            self.settings.accept_dm_from_anyone and room_id and self._dm_invite(room_id, user_id)
+        )
+
+    def _dm_invite(self, room_id: str, inviter: str) -> bool:
+        # Read-only look at nio's invite state: no gateway method exposes it yet.
+        room = self._svc.matrix.client.invited_rooms.get(room_id)
+        if room is None or room.name or room.canonical_alias:
+            return False
+        people = set(room.users) | set(room.invited_users)
+        return people <= {inviter, self._svc.matrix.user_id}
 
     # ---- registry writes ---------------------------------------------------------------------
 

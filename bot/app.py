@@ -150,7 +150,7 @@ class App:
             inviter in self.config.roles.admins
             or inviter in self.config.roles.engineers
             or inviter in matrix.members(self.config.rooms.support)
-            or await self._known_customer(inviter)
+            or await self._known_customer(inviter, room_id)
         )
         if wanted or known:
             await matrix.join(room_id)
@@ -160,9 +160,9 @@ class App:
             log.info("declining invite to %s from %r", room_id, inviter)
             await matrix.leave(room_id)
 
-    async def _known_customer(self, user_id: str) -> bool:
+    async def _known_customer(self, user_id: str, room_id: str) -> bool:
         access = self.services.access
-        return bool(access and await access.knows(user_id))
+        return bool(access and await access.knows(user_id, room_id))
 
     async def _supervise(self, name: str, job: BackgroundJob) -> None:
         try:
