@@ -206,6 +206,10 @@ class Intake:
             return
         if int(raw.get("origin_server_ts") or 0) < self.birth_ms:
             return
+        if raw.get("sender") == self.matrix.user_id:
+            # Our own echo (one per reply): nothing handles it, so skip the ledger's
+            # two SQLite round trips, which cost more CPU than the rest of the path.
+            return
         if await self.ledger.seen(event_id):
             return
         event = parse_event(room_id, raw, cutoff_ms=self.process_start_ms)
