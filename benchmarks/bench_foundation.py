@@ -1,6 +1,6 @@
 """Foundation benchmark: reply latency vs a bare nio echo bot, router capacity vs Synapse, RSS, start time.
 
-    .venv/bin/python -m benchmarks.bench_foundation [--pings 100] [--block 10]
+    .venv/bin/python -m benchmarks.bench_foundation [--pings 200] [--block 1]
 
 Everything runs against one fresh Synapse started here, and every figure is a
 ratio against a baseline measured in the same run, so the machine's speed
@@ -10,8 +10,11 @@ cancels out:
   /sync) for the answer in its thread. The bot runs as ``backchannel run`` in
   a subprocess; the baseline is a dozen-line matrix-nio echo bot, also a
   subprocess, in an identical room. Both run at the same time; pings alternate
-  between them in blocks so drift in Synapse or the machine hits both equally.
-  Rooms are unencrypted and the bot runs with ``encryption = false``.
+  between them (A B B A ...) so drift in Synapse or the machine hits both
+  equally. Rooms are unencrypted and the bot runs with ``encryption = false``.
+  Each ping is also split by the server's timestamps into legs (to the server,
+  responder, back to the customer), and each responder's CPU per ping is read
+  from /proc, to tell the bot's own cost from the homeserver's.
 - router capacity: events/s through ``Router.dispatch`` with no-op handlers
   and a stub gateway (this part only: it measures the router, not the network),
   against the messages/s one client gets into one Synapse room with 8 in flight.
@@ -495,6 +498,7 @@ async def wait_joined(server: Synapse, token: str, room: str, user_id: str) -> N
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-foundation-"))
     server = Synapse(tmp / "synapse", free_port())
     print(f"starting Synapse in {tmp}", file=sys.stderr)
@@ -569,6 +573,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "synapse": version("matrix-synapse"),
             "matrix_nio": version("matrix-nio"),
+            # Other work on the machine shows here; the ratios are what to compare.
+            "loadavg_1m_start_end": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         },
         "latency": {
             "encryption": False,
@@ -687,6 +693,11 @@ def print_table(r: dict[str, Any]) -> None:
             "",
         ),
         ("echo bot start to first sync", f"{proc['echo_start_to_first_sync_s']:.2f} s", ""),
+        (
+            "machine: cpus, load avg start/end",
+            f"{r['machine']['cpus']}, " + "/".join(map(str, r["machine"]["loadavg_1m_start_end"])),
+            "",
+        ),
     ]
     width = max(len(a) for a, _, _ in rows)
     for name, value, verdict in rows:
@@ -696,7 +707,7 @@ def print_table(r: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_foundation")
-    parser.add_argument("--pings", type=int, default=100, help="measured pings per responder")
+    parser.add_argument("--pings", type=int, default=200, help="measured pings per responder")
     parser.add_argument("--block", type=int, default=1, help="pings in a row before switching")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured pings per responder")
     parser.add_argument("--restarts", type=int, default=3, help="restarts timed to /readyz")
