@@ -239,6 +239,8 @@ class Moderator:
         room = room_id or self.support
         if action not in ("unmute", "unban", "invite") and self.protected(target):
             raise Refused(f"{target} is staff (or the bot) and is never moderated")
+        if action == "unmute" and not shadow and not await self.is_muted(room, target):
+            raise Refused(f"{target} is not muted")
         detail: dict[str, Any] = {}
         error: str | None = None
         if not shadow:
@@ -337,6 +339,19 @@ class Moderator:
                 prev = existing["prev_level"]
             await self.matrix.set_power_level(room, target, self.settings.mute_power_level)
             return None if prev is None else int(prev)
+
+    async def is_muted(self, room: str, target: str) -> bool:
+        row = await self.store.fetchone(
+            "SELECT 1 FROM moderation_mutes WHERE room_id=? AND user_id=?", (room, target)
+        )
+        if row is not None:
+            return True
+        try:  # muted by hand (or before a lost store): a negative level counts too
+            content = await self.matrix.get_state(room, "m.room.power_levels")
+        except MatrixError:
+            return False
+        level = (content.get("users") or {}).get(target)
+        return level is not None and int(level) < 0
 
     async def _unmute(self, room: str, target: str) -> None:
         async with self._lock:
