@@ -24,10 +24,10 @@ class AccessSettings(Section):
         default="SUPPORT-standard",
         description="the product named to organisations that lack the tier",
     )
-    default_grant_days: int | None = Field(
+    default_grant_days: int = Field(
         default=365,
-        ge=1,
-        description="how long a grant lasts when no --until is given; unset = until revoked",
+        ge=0,
+        description="how long a grant lasts when no --until is given; 0 = until revoked",
     )
     join_rate_limit: int = Field(
         default=3, ge=1, description="!join attempts one account may make per window"
