@@ -118,8 +118,8 @@ class CredentialProtection(BaseProtection):
             else "I could not remove your message from the support room; staff have been told"
         )
         message = (
-            f"Hi {user_pill(ctx.event.sender)}, your message contained what looks like a "
-            f"{what}. {removed}, but it was visible to everyone in the room (other "
+            f"Hi {user_pill(ctx.event.sender)}, your message contained a credential ({what}). "
+            f"{removed}, but it was visible to everyone in the room (other "
             "organisations too) and may already be in their clients or notifications: "
             "<b>treat it as exposed and rotate it now</b> (create a new one, then revoke the "
             "old one). How to: "

@@ -33,6 +33,8 @@ Design choices (measured on tests/data/credential_corpus/corpus.jsonl):
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -370,11 +372,13 @@ _FERNET = re.compile(r"(?<![A-Za-z0-9_-])gAAAAAB[A-Za-z0-9_-]{80,}={0,2}")
 _URL_CRED = re.compile(
     r"\b[a-z][a-z0-9+.-]{1,20}://(?P<user>[^\s:/@]{1,64}):(?P<pw>[^\s/@]{1,128})@[\w.-]+", re.I
 )
-_PAIR = re.compile(
-    r"(?<![A-Za-z0-9/+])(?P<ak>(?:AKIA|ASIA)?[A-Z0-9]{16,20})(?![A-Za-z0-9/+])"
-    r"[^\n]{0,120}?\n?[^\n]{0,120}?"
-    r"(?<![A-Za-z0-9/+=])(?P<sk>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
-)
+# An S3 pair without key names: a 20-char access key, then a 40-char secret shortly after.
+# Two linear scans paired by position (one regex spanning both backtracks badly on logs full
+# of upper-case tokens).
+_ACCESS_KEY = re.compile(r"(?<![A-Za-z0-9/+])[A-Z0-9]{20}(?![A-Za-z0-9/+])")
+_SECRET_40 = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+PAIR_DISTANCE = 240
+MAX_FINDINGS = 100  # enough to know a message must go; bounds the work on pathological input
 _SECRET_NEAR = re.compile(
     r"(?i)\bsecret\b[^\n]{0,40}?(?<![A-Za-z0-9/+=])(?P<sk>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 )
@@ -538,12 +542,21 @@ def _structural_findings(text: str, low: str, upper_run: bool) -> Iterator[Findi
             yield Finding(kind, m.start("v"), m.end("v"), "secret-table")
         for m in _EC2_LIST.finditer(text) if _EC2_HEADER.search(text) else ():
             yield Finding(Kind.S3_PAIR, m.start("sk"), m.end("sk"), "ec2-list")
-    for m in _PAIR.finditer(text) if upper_run else ():
-        if _is_access_key(m.group("ak")) and _is_s3_secret(m.group("sk")):
-            yield Finding(Kind.S3_PAIR, m.start("sk"), m.end("sk"), "s3-pair")
+    if upper_run:
+        yield from _pairs(text)
     for m in _SECRET_NEAR.finditer(text) if "secret" in low else ():
         if _is_s3_secret(m.group("sk")):
             yield Finding(Kind.S3_SECRET, m.start("sk"), m.end("sk"), "secret-near")
+
+
+def _pairs(text: str) -> Iterator[Finding]:
+    ends = [m.end() for m in _ACCESS_KEY.finditer(text) if _is_access_key(m.group())]
+    if not ends:
+        return
+    for m in _SECRET_40.finditer(text):
+        i = bisect.bisect_right(ends, m.start()) - 1  # the nearest access key before it
+        if i >= 0 and m.start() - ends[i] <= PAIR_DISTANCE and _is_s3_secret(m.group()):
+            yield Finding(Kind.S3_PAIR, m.start(), m.end(), "s3-pair")
 
 
 def _appcred_and_tsm(text: str, low: str) -> Iterator[Finding]:
@@ -586,11 +599,16 @@ def find_secrets(text: str) -> list[Finding]:
     upper_run = _UPPER_RUN.search(text) is not None
     if not upper_run and "://" not in text and not any(w in low for w in _GATE_WORDS):
         return []
-    findings = [
-        *_structural_findings(text, low, upper_run),
-        *_keyed_findings(text, low),
-        *_appcred_and_tsm(text, low),
-    ]
+    findings = list(
+        itertools.islice(
+            itertools.chain(
+                _structural_findings(text, low, upper_run),
+                _keyed_findings(text, low),
+                _appcred_and_tsm(text, low),
+            ),
+            MAX_FINDINGS,
+        )
+    )
     if not findings:
         return []
     return _dedupe(findings)
