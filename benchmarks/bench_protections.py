@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import statistics
@@ -212,6 +213,7 @@ def main() -> None:
             f" (p90 {lat['redaction_seen_p90_ms']:.0f} ms) over {args.posts}; "
             f"!ping round trip p50 {lat['ping_p50_ms']:.0f} ms; ratio {lat['redaction_over_ping']:.2f}"
         )
+    results["machine"] = {"cpus": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
