@@ -332,3 +332,27 @@ async def test_redact_last_messages_and_undo_of_a_kick(world: World) -> None:
         # a second ↩️ (by someone else) on the same line does nothing but say so
         await world.admin.react(world.staff, line.event_id, "↩️")
         await e.wait_for(staff_line(world, "cannot undo", "already undone"))
+
+
+async def test_mention_abuse_by_a_customer(world: World) -> None:
+    c, e = world.customer, world.engineer
+
+    async def send_with_mentions(body: str, mentions: dict[str, Any]) -> str:
+        content = {"msgtype": "m.text", "body": body, "m.mentions": mentions}
+        resp = await c.client.room_send(world.support, "m.room.message", content)
+        return resp.event_id  # type: ignore[union-attr]
+
+    config = cfg(world, mentions={"max_staff_mentions": 1})
+    async with running_bot(config):
+        everyone = await send_with_mentions("@room is the API down???", {"room": True})
+        await e.wait_for(redaction_of(everyone), 10)
+        await e.wait_for(staff_line(world, "mentions", "@room", c.user_id))
+        await c.wait_for(dm_from_bot(world, "post it again without the mentions"), 20)
+        staff = [e.user_id, world.admin.user_id]
+        pinged = await send_with_mentions(" ".join(staff) + " hello?", {"user_ids": staff})
+        await e.wait_for(redaction_of(pinged), 10)
+        await e.wait_for(staff_line(world, "2 staff mentioned", "strike 2"))
+        # one staff mention (a reply to an engineer) is ordinary
+        fine = await send_with_mentions(f"{e.user_id} thanks!", {"user_ids": [e.user_id]})
+        await ping(c, world)
+        assert fine not in {ev.relates_to for ev in e.events if ev.kind == "redaction"}

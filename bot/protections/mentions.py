@@ -45,7 +45,7 @@ class MentionProtection(BaseProtection):
             notice=(
                 "Your message in the support room was removed because it mentioned "
                 f"{'the whole room' if why == '@room' else 'too many people'}. Engineers read "
-                "every message in the room; there is no need to ping them. For urgent "
-                "problems use !ticket P1."
+                "every message in the room, so please post it again without the mentions. For "
+                "urgent problems ask for a ticket (!ticket P1)."
             ),
         )

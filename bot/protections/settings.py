@@ -69,7 +69,8 @@ class CredentialSettings(ProtectionSwitch):
 class FloodSettings(ProtectionSwitch):
     window_seconds: float = Field(default=10.0, gt=0, le=3600)
     max_messages: int = Field(default=8, ge=2, description="messages per window before a strike")
-    max_lines: int = Field(default=60, ge=2, description="lines per window before a strike")
+    # High enough that one pasted log (the daily bread of a support room) is never a flood.
+    max_lines: int = Field(default=150, ge=2, description="lines per window before a strike")
     # One strike per breach: the n-th strike (within strike_memory_minutes) takes ladder[n-1];
     # strikes past the end repeat the last step.
     ladder: list[Step] = Field(default_factory=lambda: ["warn", "mute", "kick"], min_length=1)
