@@ -750,10 +750,10 @@ SECRET_2: list[tuple[list[str], str]] = [
 CLEAN_3: list[str] = [
     "env:\n  GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
     "CI_JOB_TOKEN is used for the registry login, no personal token needed",
-    "WWW-Authenticate: Basic realm=\"Restricted\"",
+    'WWW-Authenticate: Basic realm="Restricted"',
     "Authorization: Basic <base64 of user:pass>",
-    "\"secret\": \"velero-credentials\",",
-    "{\"auths\": {\"registry.customer.se\": {\"auth\": \"\"}}}",
+    '"secret": "velero-credentials",',
+    '{"auths": {"registry.customer.se": {"auth": ""}}}',
     "SLACK_WEBHOOK_SECRET=<from vault>",
     "MATRIX_TOKEN=$(cat /run/secrets/matrix_token)",
     "syt_ tokens are Synapse access tokens, rotate them via the admin API",
@@ -767,9 +767,32 @@ CLEAN_3: list[str] = [
     "ubuntu@§pubip§: Permission denied (publickey,password).",
     "sudo: 3 incorrect password attempts",
     "Changing password for ubuntu.\nCurrent password:\nNew password:\nRetype new password:\npasswd: password updated successfully",
-    "docker: Error response from daemon: Get \"https://registry.customer.se/v2/\": unauthorized: incorrect username or password",
+    'docker: Error response from daemon: Get "https://registry.customer.se/v2/": unauthorized: incorrect username or password',
     "TOKEN_TTL=3600 and SESSION_SECRET comes from the k8s secret",
-    "\"secret\": null, \"access\": null  <- ec2 credential blob after we deleted it",
+    '"secret": null, "access": null  <- ec2 credential blob after we deleted it',
+]
+
+# Batch 4: Swedish and mixed-language chat (many of the room's customers write Swedish), written
+# after batch 3; first-run figures in README.md.
+CLEAN_4: list[str] = [
+    "Hej! Jag har glömt mitt lösenord till portalen, hur återställer jag det?",
+    "lösenordet är fel enligt dsmc, men det fungerade igår",
+    "Lösenord: se 1Password-valvet 'Drift', skriver det inte här",
+    "Vi bytte lösenord för TSM-noden i fredags, sedan dess ANS1025E",
+    "Tack, nu fungerar det! Felet var att OS_PASSWORD inte var satt i CI-miljön.",
+    "Backupen av CUSTOMER-DB01 misslyckades i natt med ANS1311E, är lagringen full?",
+    "Kan ni höja kvoten i sto2? Projekt-id §hex32§",
+    "nyckeln (access key) är §upper20§ men hemligheten har jag inte kvar",
+    "Instansen §uuid§ svarar inte på ping sedan 08:12",
+    "Är det planerat underhåll på S3 i sto1 ikväll? status.safespring.com säger inget",
+    "secret_key-fältet är tomt i portalen efter att jag laddade om sidan",
+    "hemligheten visas bara en gång när man skapar application credential, eller hur?",
+]
+
+SECRET_4: list[tuple[list[str], str]] = [
+    (["password line"], "lösenordet är §pw§ om ni behöver logga in och titta"),
+    (["S3 access/secret key pair"], "här är nycklarna: §upper20§ och §s3secret§"),
+    (["TSM/backup password"], "nodlösenordet för CUSTOMER-FS02: dsmc set password §tsmpw§ §tsmpw§"),
 ]
 
 
@@ -783,6 +806,11 @@ def build() -> list[dict[str, object]]:
         rows.append({"id": f"clean2-{i:03d}", "label": "clean", "kinds": [], "text": fill(t)})
     for i, t in enumerate(CLEAN_3, 1):
         rows.append({"id": f"clean3-{i:03d}", "label": "clean", "kinds": [], "text": fill(t)})
+    for i, t in enumerate(CLEAN_4, 1):
+        rows.append({"id": f"clean4-{i:03d}", "label": "clean", "kinds": [], "text": fill(t)})
+    for i, (kinds, t) in enumerate(SECRET_4, 1):
+        row = {"id": f"secret4-{i:03d}", "label": "secret", "kinds": kinds, "text": fill(t)}
+        rows.append(row)
     for i, (kinds, t) in enumerate(SECRET_2, 1):
         row = {"id": f"secret2-{i:03d}", "label": "secret", "kinds": kinds, "text": fill(t)}
         rows.append(row)
