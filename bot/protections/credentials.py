@@ -13,6 +13,7 @@ from bot.events import Event
 from bot.html import esc, link, user_pill
 from bot.protections.common import BaseProtection, Verdict, formatted
 from bot.protections.credentials_detector import Finding, find_secrets, kinds
+from bot.protections.credentials_detector import Kind as SecretKind
 from bot.protections.moderator import Moderator, Refused
 from bot.protections.settings import CredentialSettings
 
@@ -24,6 +25,32 @@ OFFLOAD_CHARS = 8_000
 
 _BREAK = re.compile(r"(?i)<br\s*/?>|</(?:p|pre|div|li|tr|h\d|blockquote)>")
 _TAG = re.compile(r"<[^>]*>")
+
+
+ADVICE_DEFAULT = "Create a new one, switch your clients to it, then revoke the old one."
+ADVICE: dict[str, str] = {
+    SecretKind.S3_PAIR.value: "Create a new S3 key pair, update your clients (s3cmd, rclone, "
+    "backups), then delete the old pair.",
+    SecretKind.S3_SECRET.value: "Create a new S3 key pair, update your clients, then delete "
+    "the old pair.",
+    SecretKind.APP_CRED.value: "Create a new application credential, switch to it, then "
+    "delete the old one (openstack application credential delete).",
+    SecretKind.OS_PASSWORD.value: "Change your OpenStack/portal password; consider an "
+    "application credential for scripts instead of your password.",
+    SecretKind.CLOUDS_YAML.value: "Change your OpenStack/portal password; consider an "
+    "application credential in clouds.yaml instead of your password.",
+    SecretKind.OS_TOKEN.value: "Revoke the token (openstack token revoke) or wait for it to "
+    "expire, and check what was done with it.",
+    SecretKind.PRIVATE_KEY.value: "Generate a new key pair, replace the public key wherever "
+    "the old one is trusted (authorized_keys, OpenStack keypairs, TLS certificates), then "
+    "remove the old one.",
+    SecretKind.KUBE_TOKEN.value: "Revoke the token (delete the service-account token or "
+    "re-issue the kubeconfig) and create a new one.",
+    SecretKind.KUBE_CLIENT_KEY.value: "Re-issue the kubeconfig / client certificate and "
+    "revoke the old one.",
+    SecretKind.TSM_PASSWORD.value: "Change the node password (dsmc set password) or ask us to "
+    "reset it, then update every client that uses the node.",
+}
 
 
 def html_text(fragment: str) -> str:
@@ -117,12 +144,18 @@ class CredentialProtection(BaseProtection):
             if redacted
             else "I could not remove your message from the support room; staff have been told"
         )
+        advice = []
+        for k in kind_names:
+            tip = ADVICE.get(k, ADVICE_DEFAULT)
+            if tip not in advice:
+                advice.append(tip)
         message = (
             f"Hi {user_pill(ctx.event.sender)}, your message contained a credential ({what}). "
             f"{removed}, but it was visible to everyone in the room (other "
             "organisations too) and may already be in their clients or notifications: "
-            "<b>treat it as exposed and rotate it now</b> (create a new one, then revoke the "
-            "old one). How to: "
+            "<b>treat it as exposed and rotate it now</b>. "
+            + " ".join(esc(a) for a in advice)
+            + " How to: "
             + ", ".join(link(u, u) for u in docs)
             + ". If you need help, ask in the room without pasting the secret."
         )
