@@ -384,6 +384,9 @@ _SECRET_NEAR = re.compile(
 )
 # `| secret | ... |` rows of `openstack application credential create` / `ec2 credentials`.
 _TABLE_SECRET = re.compile(r"(?im)^\|\s*secret\s*\|\s*(?P<v>\S{16,})\s*\|")
+# `openstack server create` prints the new VM's admin password (Windows images, or with
+# --admin-pass) as `| adminPass | ... |`.
+_TABLE_ADMINPASS = re.compile(r"(?im)^\|\s*adminPass\s*\|\s*(?P<v>\S+)\s*\|")
 _TABLE_TOKEN = re.compile(r"(?im)^\|\s*id\s*\|\s*(?P<v>gAAAAA\S{40,})\s*\|")
 _TABLE_EC2 = re.compile(r"(?im)^\|\s*access\s*\|")
 _EC2_LIST = re.compile(r"(?im)^\|\s*(?P<ak>[0-9a-f]{32})\s*\|\s*(?P<sk>[0-9a-f]{32})\s*\|")
@@ -415,7 +418,7 @@ _KUBE_CONTEXT = re.compile(
 # substring tests on the lower-cased text are far cheaper than one case-insensitive regex.
 _GATE_WORDS = (
     "pass", "secret", "key", "token", "bearer", "eyj", "private", "putty", "gaaaaa", "dsm",
-    "pwd", "lösenord", "auth", "node", "glpat-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+    "pwd", "lösenord", "auth", "node", "adminpass", "glpat-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
     "github_pat_", "xox", "syt_", "pw ",
 )  # fmt: skip
 _UPPER_RUN = re.compile(r"[A-Z0-9]{16}")
@@ -533,6 +536,9 @@ def _structural_findings(text: str, low: str, upper_run: bool) -> Iterator[Findi
             if len(pw) >= 4 and pw != user and not is_placeholder(pw) and not is_placeholder(user):
                 yield Finding(Kind.URL_PASSWORD, m.start("pw"), m.end("pw"), "url-userinfo")
     if "|" in text:
+        for m in _TABLE_ADMINPASS.finditer(text) if "adminpass" in low else ():
+            if _looks_like_password(m.group("v"), strict=False):
+                yield Finding(Kind.PASSWORD, m.start("v"), m.end("v"), "adminpass-table")
         ec2 = bool(_TABLE_EC2.search(text))
         for m in _TABLE_SECRET.finditer(text):
             v = m.group("v")

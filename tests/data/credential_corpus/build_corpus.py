@@ -787,12 +787,18 @@ CLEAN_4: list[str] = [
     "Är det planerat underhåll på S3 i sto1 ikväll? status.safespring.com säger inget",
     "secret_key-fältet är tomt i portalen efter att jag laddade om sidan",
     "hemligheten visas bara en gång när man skapar application credential, eller hur?",
+    "openstack server show win-01 -c adminPass\n+-----------+-------+\n| Field     | Value |\n+-----------+-------+\n| adminPass | None  |\n+-----------+-------+",
+    "The adminPass field is only shown once at create time, right? I didn't save it.",
 ]
 
 SECRET_4: list[tuple[list[str], str]] = [
     (["password line"], "lösenordet är §pw§ om ni behöver logga in och titta"),
     (["S3 access/secret key pair"], "här är nycklarna: §upper20§ och §s3secret§"),
     (["TSM/backup password"], "nodlösenordet för CUSTOMER-FS02: dsmc set password §tsmpw§ §tsmpw§"),
+    (
+        ["password line"],
+        "openstack server create --image windows-2022 --flavor b2.c4r8 win-01\n+-----------------------------+------------------------------------------------+\n| Field                       | Value                                          |\n+-----------------------------+------------------------------------------------+\n| OS-EXT-STS:vm_state         | building                                       |\n| adminPass                   | §pw§                                   |\n| id                          | §uuid§           |\n| status                      | BUILD                                          |\n+-----------------------------+------------------------------------------------+",
+    ),
 ]
 
 
