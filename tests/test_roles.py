@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from bot.roles import CREATOR_POWER, power_level_from_state
 
-CREATE_V12 = {"type": "m.room.create", "sender": "@creator:hs",
-              "content": {"room_version": "12", "additional_creators": ["@co:hs"]}}
+CREATE_V12 = {
+    "type": "m.room.create",
+    "sender": "@creator:hs",
+    "content": {"room_version": "12", "additional_creators": ["@co:hs"]},
+}
 CREATE_V11 = {"type": "m.room.create", "sender": "@creator:hs", "content": {"room_version": "11"}}
 PL = {"content": {"users": {"@mod:hs": 50, "@creator:hs": 100}, "users_default": 0}}
 
