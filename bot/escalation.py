@@ -19,6 +19,7 @@ from html import unescape
 from typing import Any, Literal
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bot.context import Services
 from bot.events import Event
@@ -43,6 +44,7 @@ from bot.transcript import (
     matrix_to,
     server_of,
     text_html,
+    thread_messages,
 )
 
 log = logging.getLogger(__name__)
@@ -161,6 +163,38 @@ class Directory:
 # ----------------------------------------------------------------- the service
 
 
+class RTMetrics:
+    """The escalation's own series, in the bot's registry (served on /metrics)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.outbox_pending = Gauge(
+            "backchannel_rt_outbox_pending", "RT writes waiting in the outbox", registry=registry
+        )
+        self.last_poll = Gauge(
+            "backchannel_rt_last_poll_timestamp_seconds",
+            "When the RT transaction poll last succeeded",
+            registry=registry,
+        )
+        self.escalations = Counter(
+            "backchannel_rt_escalations_total",
+            "!ticket / reaction escalations, by state right after the first attempt",
+            ["state"],
+            registry=registry,
+        )
+        self.outbox = Counter(
+            "backchannel_rt_outbox_items_total",
+            "Outbox items finished, by result (done, dead)",
+            ["result"],
+            registry=registry,
+        )
+        self.relayed = Counter(
+            "backchannel_rt_relayed_total",
+            "RT transactions relayed to Matrix, by type",
+            ["type"],
+            registry=registry,
+        )
+
+
 @dataclass
 class EscalateResult:
     outcome: Literal["created", "queued", "exists", "failed", "need_requestor", "pending"]
@@ -185,6 +219,7 @@ class Escalation:
         self._outbox_wake = asyncio.Event()
         self._poll_wake = asyncio.Event()
         self.rt_user: str | None = None  # the bot's RT user name, to skip its own txns
+        self.metrics = RTMetrics(services.metrics.registry)
         # Test hook: awaited right after RT created a ticket, before anything is recorded.
         self.fault_after_create: Callable[[int], Awaitable[None]] | None = None
         self.last_poll_ok: float = 0.0
@@ -217,7 +252,19 @@ class Escalation:
     # ---- who may appear in the ticket
 
     async def customer_of_thread(self, root: Event) -> str | None:
-        return None if self.services.roles.is_staff(root.sender) else root.sender
+        """The thread starter; if staff started it, the first customer who wrote in it."""
+        roles = self.services.roles
+        if root.sender != self.matrix.user_id and not roles.is_staff(root.sender):
+            return root.sender
+        try:
+            messages = await thread_messages(self.matrix, root.room_id, root.event_id)
+        except MatrixError:
+            return None
+        for msg in messages:
+            sender = msg.event.sender
+            if sender != self.matrix.user_id and not roles.is_staff(sender):
+                return sender
+        return None
 
     def _allowed_factory(
         self, customer: str | None, org: str | None
@@ -227,8 +274,10 @@ class Escalation:
                 return False  # the bot's own notices and automatic answers are not the case
             if self.services.roles.is_staff(sender):
                 return True
-            if customer is None or sender == customer:
-                return customer is not None or org is None
+            if customer is None:
+                return False  # a staff-only thread: no customer's words belong in it
+            if sender == customer:
+                return True
             return org is not None and await self.directory.org_of(sender) == org
 
         return allowed
@@ -315,6 +364,7 @@ class Escalation:
         await self.drain()
         row = await self.mapping(room_id, thread_id)
         assert row is not None
+        self.metrics.escalations.labels(row["state"]).inc()
         if row["state"] == "created":
             return EscalateResult("created", row)
         if row["state"] == "failed":
@@ -375,9 +425,9 @@ class Escalation:
     # ---- the outbox
 
     async def pending_count(self) -> int:
-        return int(
-            await self.store.fetchval("SELECT count(*) FROM rt_outbox WHERE state='pending'")
-        )
+        n = int(await self.store.fetchval("SELECT count(*) FROM rt_outbox WHERE state='pending'"))
+        self.metrics.outbox_pending.set(n)
+        return n
 
     async def drain(self) -> bool:
         """Run pending outbox items in order; False if RT was unavailable (stopped early)."""
@@ -412,6 +462,7 @@ class Escalation:
                     log.warning("outbox item %s postponed: %s", item["id"], exc)
                     return False
             await self._post_missing_replies()
+            await self.pending_count()
             return True
 
     async def _note_error(self, item_id: int, error: str) -> None:
@@ -426,6 +477,7 @@ class Escalation:
             "UPDATE rt_outbox SET state=?, last_error=?, txn_id=?, done_at=? WHERE id=?",
             (state, error, txn, _now(), item_id),
         )
+        self.metrics.outbox.labels(state).inc()
 
     def _setting_for(self, exc: RTError) -> str:
         text = str(exc).lower()
@@ -545,18 +597,18 @@ class Escalation:
             await tx.execute(
                 "UPDATE rt_outbox SET state='done', done_at=? WHERE id=?", (_now(), item["id"])
             )
+        self.metrics.outbox.labels("done").inc()
         await self._post_missing_replies()
 
     def created_html(self, row: dict[str, Any]) -> str:
         tid = int(row["ticket_id"])
         sev = row["severity"]
         prio = self.settings.severity_priority.for_severity(sev)
-        who = f" to {esc(row['requestor'])}" if row.get("requestor") else ""
         html = (
             f"🎫 Escalated to {self.ticket_html(tid)} (severity {esc(sev)}, RT priority {prio}).<br>"
             f"Subject: {esc(row['subject'])}<br>"
             "What happens next: an engineer picks the ticket up in RT; their replies appear "
-            f"here in this thread and are also e-mailed{who}. New messages in this thread "
+            f"here in this thread and are also e-mailed to the requester. New messages in this thread "
             "are added to the ticket."
         )
         if sev == "P1":
@@ -629,6 +681,7 @@ class Escalation:
                 "UPDATE rt_outbox SET state='done', txn_id=?, done_at=? WHERE id=?",
                 (txn, _now(), item["id"]),
             )
+        self.metrics.outbox.labels("done").inc()
 
     async def outbox_loop(self) -> None:
         await self._startup()
@@ -681,8 +734,10 @@ class Escalation:
                 row = await self.mapping_by_ticket(txn.object_id)
                 if row is not None:
                     await self._relay(txn, row)
+                    self.metrics.relayed.labels(txn.type).inc()
             await self._set_hw(txn.id)
         self.last_poll_ok = time.monotonic()
+        self.metrics.last_poll.set(time.time())
         return len(txns)
 
     async def _set_hw(self, value: int) -> None:

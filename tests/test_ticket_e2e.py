@@ -517,3 +517,29 @@ async def test_requestor_and_org_from_the_access_registry(
         assert (await rtc.get_ticket(n)).requestors == ["alice@acme.example"]
         row = await app.services.escalation.mapping(world.support, root)
         assert row["org"] == "ACME" and row["customer"] == c.user_id
+
+
+async def test_staff_started_thread_and_metrics(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    other = await add_customer(world, f"staffthr{id(world) % 100000}")
+    c, e = world.customer, world.engineer
+    async with running_bot(world.config(rt=rt_section(rt))) as app:
+        app.services.escalation.directory.overrides = {
+            c.user_id: ("first@example.com", "org-1"),
+            other.user_id: ("second@example.net", "org-2"),
+        }
+        root = await e.send(world.support, "Maintenance notice: sto2 upgrade tonight")
+        await c.send(world.support, "FIRST CUSTOMER our VM broke", thread_root=root)
+        await other.send(world.support, "SECOND CUSTOMER unrelated", thread_root=root)
+        await e.send(world.support, "!ticket P2 VM broke after upgrade", thread_root=root)
+        n = await wait_rt_reply(world, e, root)
+        t = await rtc.get_ticket(n)
+        assert t.requestors == ["first@example.com"]
+        create = [x for x in await bot_txns(rtc, rt, n) if x.type == "Create"]
+        html = next(p.content for p in await rtc.transaction_content(create[0].id) if p.is_body)
+        assert "FIRST CUSTOMER" in html and "Maintenance notice" in html
+        assert "SECOND CUSTOMER" not in html
+        text = app.metrics.render().decode()
+        assert 'backchannel_rt_escalations_total{state="created"} 1.0' in text
+        assert "backchannel_rt_outbox_pending 0.0" in text
