@@ -13,11 +13,10 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from knowledge.matcher import STOPWORDS, tokenize
+from knowledge.matcher import STOPWORDS, Query, tokenize
 
 if TYPE_CHECKING:
     from knowledge.index import Decision, Hit, KnowledgeBase
-    from knowledge.matcher import Query
 
 # --- is it a question / request for help at all? -------------------------------------------
 
@@ -121,14 +120,20 @@ def classify_message(text: str) -> tuple[str, str] | None:
 #   unknown            words found nowhere in the docs, even allowing for typos
 #   max_miss           rarity of the rarest question word the top page lacks
 #   faq                the top hit is a curated entry (written for chat questions)
+#   agree              the page-level ranking alone puts the same page first
+#   headsim            share of the top section's heading that the question explains
+#   stable             the ranking without slang expansions puts the same page first
 COEF: dict[str, float] = {
-    "bias": 1.5,
-    "cover": 1.37,
-    "cover_sec": 1.55,
-    "lmargin": 0.87,
-    "unknown": -0.47,
-    "faq": 0.87,
-    "max_miss": -0.55,
+    "bias": -0.40,
+    "cover": 1.08,
+    "cover_sec": 1.51,
+    "lmargin": 0.58,
+    "unknown": -0.70,
+    "faq": 0.62,
+    "max_miss": -0.29,
+    "agree": 0.64,
+    "headsim": 0.82,
+    "stable": 0.84,
 }
 
 
@@ -151,6 +156,9 @@ def features(kb: KnowledgeBase, q: Query, ranked: list[tuple[int, float]]) -> di
         "faq": 0.0,
         "max_miss": 0.0,
         "lmargin": math.log(0.02),
+        "agree": 0.0,
+        "headsim": 0.0,
+        "stable": 0.0,
     }
     if not ranked or total_sec <= 0:
         return f
@@ -188,6 +196,25 @@ def features(kb: KnowledgeBase, q: Query, ranked: list[tuple[int, float]]) -> di
     f["lmargin"] = math.log(f["margin"] + 0.02)
     ideal = sum(t.weight * si.idf(t.term) for t in q.terms) * (si.k1 + 1) * (1 + kb.PAGE_SHARE)
     f["norm"] = min(s1 / ideal, 1.0) if ideal > 0 else 0.0
+    # Do the page-level ranking and the ranking without slang expansions agree with the top
+    # hit, and how much of its heading does the question explain? Answers that hinge on one
+    # signal alone are the ones that go wrong.
+    terms = [(t.term, t.weight) for t in q.terms]
+    pscores = pi.score(terms)
+    if pscores:
+        ptop = max(pscores, key=pscores.__getitem__)
+        f["agree"] = float(kb.docs[kb.page_docs[ptop][0]].section.path == doc.section.path)
+    hs, tot = kb.head_terms[d1]
+    qset = {t.term for t in q.terms}
+    f["headsim"] = sum(w for t, w in hs if t in qset) / tot if tot else 0.0
+    plain = Query(
+        text=q.text,
+        words=q.words,
+        terms=[t for t in q.terms if t.kind in ("word", "typo", "pair")],
+        unknown=q.unknown,
+    )
+    r2 = kb.score(plain, limit=1)
+    f["stable"] = float(bool(r2) and kb.docs[r2[0][0]].section.path == doc.section.path)
     f["top"] = s1
     f["second"] = s2
     f["faq"] = 1.0 if doc.source == "faq" else 0.0

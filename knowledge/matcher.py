@@ -358,7 +358,12 @@ class BM25F:
                 acc = merged.setdefault(term, {})
                 for doc, tf in post.items():
                     acc[doc] = acc.get(doc, 0.0) + w * tf / (1.0 - b + b * lens[doc] / avg)
-        self.merged = merged
+        # Impact order (highest field-weighted tf first): scoring may stop after `depth`
+        # postings of a term, which bounds a query's cost however large the docs grow. Only
+        # very common terms are that long, and their tail adds little.
+        self.merged = {
+            t: dict(sorted(post.items(), key=lambda x: -x[1])) for t, post in merged.items()
+        }
         # The per-field postings are only the recipe: drop them (half the index's memory).
         for fidx in self.fields.values():
             fidx.postings = {}
@@ -371,7 +376,10 @@ class BM25F:
         return {t: self.idf(t) for t in self.df}
 
     def score(
-        self, terms: Iterable[tuple[str, float]], mass: dict[int, float] | None = None
+        self,
+        terms: Iterable[tuple[str, float]],
+        mass: dict[int, float] | None = None,
+        depth: int = 300,
     ) -> dict[int, float]:
         """BM25F scores by doc. `mass`, when given, receives per doc the summed query weight x
         idf of the terms it contains (how much of the question the doc covers at all)."""
@@ -383,10 +391,11 @@ class BM25F:
             k1 = self.k1
             c = qw * idf * (k1 + 1)
             get = scores.get
-            for doc, tf in self.merged[term].items():
+            post = self.merged[term]
+            items = post.items() if len(post) <= depth else itertools.islice(post.items(), depth)
+            for doc, tf in items:
                 scores[doc] = get(doc, 0.0) + c * tf / (k1 + tf)
-            if mass is not None:
-                for doc in self.merged[term]:
+                if mass is not None:
                     mass[doc] = mass.get(doc, 0.0) + qw * idf
         return scores
 
