@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import nio
@@ -39,6 +40,7 @@ LEDGER_KEEP_SECONDS = 30 * 24 * 3600
 
 Dispatch = Callable[[Event], Awaitable[None]]
 InviteHandler = Callable[[str, str], Awaitable[None]]
+Job = Callable[[], Awaitable[None]]
 
 
 class Ledger:
@@ -96,6 +98,7 @@ class Intake:
         self.process_start_ms = int(time.time() * 1000)
         self.birth_ms = self.process_start_ms
         self.synced_once = asyncio.Event()
+        self._queue: asyncio.Queue[tuple[list[Job], str] | None] = asyncio.Queue(maxsize=64)
         self._stopping = asyncio.Event()
         self.last_sync_ok = 0.0
 
@@ -110,7 +113,12 @@ class Intake:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Sync until stopped; gives up (raises) after ``max_failures`` failures in a row."""
+        """Sync until stopped; gives up (raises) after ``max_failures`` failures in a row.
+
+        Syncing and handling run as two tasks joined by a bounded queue: a
+        handler may wait for something only a later sync brings (a DM room it
+        just created, say) without stalling the sync that would bring it.
+        """
         await self.load()
         token = await self.ledger.get("next_batch")
         first = True
@@ -121,32 +129,49 @@ class Intake:
                 "state": {"lazy_load_members": False},
             }
         }
-        while not self._stopping.is_set():
-            try:
-                resp = await self._sync_once(token, first, sync_filter)
-            except (TimeoutError, MatrixError, OSError) as exc:
-                failures += 1
-                self.metrics.errors.labels("sync").inc()
-                if failures >= self.max_failures:
-                    raise
-                delay = min(60.0, 0.5 * 2**failures)
-                log.warning(
-                    "sync failed (%s), retry %d/%d in %.1fs",
-                    exc,
-                    failures,
-                    self.max_failures,
-                    delay,
-                )
-                await self._sleep(delay)
-                continue
-            failures = 0
-            await self._handle(resp, token)
-            token = resp.next_batch
+        consumer = asyncio.create_task(self._consume(), name="intake-handlers")
+        try:
+            while not self._stopping.is_set() and not consumer.done():
+                try:
+                    resp = await self._sync_once(token, first, sync_filter)
+                    batch = await self._collect(resp, token)
+                except (TimeoutError, MatrixError, OSError) as exc:
+                    if self._stopping.is_set():
+                        break
+                    failures += 1
+                    self.metrics.errors.labels("sync").inc()
+                    if failures >= self.max_failures:
+                        raise
+                    delay = min(60.0, 0.5 * 2**failures)
+                    log.warning(
+                        "sync failed (%s), retry %d/%d in %.1fs",
+                        exc,
+                        failures,
+                        self.max_failures,
+                        delay,
+                    )
+                    await self._sleep(delay)
+                    continue
+                failures = 0
+                token = resp.next_batch
+                await self._queue.put((batch, token))
+                self.last_sync_ok = time.time()
+                self.metrics.synced()
+                first = False
+                self.synced_once.set()
+        finally:
+            # Finish what was already received (each event once; the token is
+            # saved only after its batch is handled), then stop.
+            if not consumer.done():
+                await self._queue.put(None)
+                await consumer
+
+    async def _consume(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            batch, token = item
+            for job in batch:
+                await job()
             await self.ledger.put("next_batch", token)
-            self.last_sync_ok = time.time()
-            self.metrics.synced()
-            first = False
-            self.synced_once.set()
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -173,10 +198,14 @@ class Intake:
         stop.cancel()
         return check(sync.result(), nio.SyncResponse, "sync")
 
-    async def _handle(self, resp: nio.SyncResponse, since: str | None) -> None:
+    async def _collect(self, resp: nio.SyncResponse, since: str | None) -> list[Job]:
+        """The batch's work, in order: invites, then each room's timeline (backfilled if limited)."""
+        jobs: list[Job] = []
         for room_id in resp.rooms.invite:
             inviter = _inviter(resp.rooms.invite[room_id], self.matrix.user_id)
-            await self._guard(self.on_invite(room_id, inviter), f"invite {room_id}")
+            jobs.append(
+                partial(self._guard, partial(self.on_invite, room_id, inviter), f"invite {room_id}")
+            )
         for room_id, room in resp.rooms.join.items():
             for ev in room.state:
                 self._note_state(room_id, ev.source)
@@ -194,7 +223,8 @@ class Intake:
             for raw in raw_events:
                 raw = _decrypted(self.matrix, room_id, raw)
                 self._note_state(room_id, raw)
-                await self._one(room_id, raw)
+                jobs.append(partial(self._one, room_id, raw))
+        return jobs
 
     def _note_state(self, room_id: str, raw: dict[str, Any]) -> None:
         if raw.get("type") == "m.room.create":
@@ -214,12 +244,12 @@ class Intake:
             return
         event = parse_event(room_id, raw, cutoff_ms=self.process_start_ms)
         self.metrics.sync_lag.set(max(0.0, time.time() - event.ts / 1000))
-        await self._guard(self.dispatch(event), f"event {event_id}")
+        await self._guard(partial(self.dispatch, event), f"event {event_id}")
         await self.ledger.mark(event_id)
 
-    async def _guard(self, work: Awaitable[None], what: str) -> None:
+    async def _guard(self, work: Callable[[], Awaitable[None]], what: str) -> None:
         try:
-            await work
+            await work()
         except Exception:
             self.metrics.errors.labels("intake").inc()
             log.exception("%s failed", what)

@@ -232,6 +232,10 @@ class MatrixGateway:
         return await self.send_raw(room_id, "m.room.message", content)
 
     async def send_raw(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+        if room_id not in self.client.rooms:
+            # nio sends only into rooms a sync has shown it (it needs their
+            # encryption state), e.g. a DM created a moment ago.
+            await self.wait_for_room(room_id)
         resp = await self.client.room_send(
             room_id, event_type, content, ignore_unverified_devices=True
         )
