@@ -41,6 +41,8 @@ from bot.transcript import (
     FILE_MSGTYPES,
     build_transcript,
     display_name,
+    fetch_media,
+    has_media,
     matrix_to,
     server_of,
     text_html,
@@ -405,7 +407,7 @@ class Escalation:
             "name": display_name(self.matrix, event.room_id, event.sender),
             "body": body,
             "msgtype": event.msgtype,
-            "mxc": event.media_url,
+            "media": event.content if has_media(event.content) else None,
             "filename": event.content.get("filename") or event.body,
             "ts": event.ts,
         }
@@ -662,8 +664,8 @@ class Escalation:
                 return
         files: list[RTFile] = []
         body = p["body"]
-        if p.get("mxc") and p.get("msgtype") in FILE_MSGTYPES:
-            media = await self.matrix.download(p["mxc"])
+        if p.get("media") and p.get("msgtype") in FILE_MSGTYPES:
+            media = await fetch_media(self.matrix, p["media"])
             fname = str(p.get("filename") or "file")
             files.append(RTFile(filename=fname, content_type=media.content_type, data=media.data))
             body = f"[attached: {fname}]"

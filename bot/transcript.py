@@ -15,10 +15,12 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import nio
+from nio.crypto.attachments import decrypt_attachment
+from nio.exceptions import EncryptionError
 
 from bot.events import Event, Kind, parse_event
 from bot.html import esc
-from bot.matrix import MatrixError, MatrixGateway
+from bot.matrix import MatrixError, MatrixGateway, Media
 from bot.rt import RTFile
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,31 @@ def display_name(matrix: MatrixGateway, room_id: str, user_id: str) -> str:
     room = matrix.client.rooms.get(room_id)
     name = room.user_name(user_id) if room else None
     return name or user_id
+
+
+def has_media(content: dict[str, Any]) -> bool:
+    file = content.get("file")
+    return isinstance(content.get("url"), str) or (isinstance(file, dict) and "url" in file)
+
+
+async def fetch_media(matrix: MatrixGateway, content: dict[str, Any]) -> Media:
+    """An image/file of a message, decrypted when it was sent in an encrypted room."""
+    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    name = str(content.get("filename") or content.get("body") or "file")
+    file = content.get("file")
+    if isinstance(file, dict) and file.get("url"):
+        media = await matrix.download(str(file["url"]))
+        try:
+            data = decrypt_attachment(
+                media.data, file["key"]["k"], file["hashes"]["sha256"], file["iv"]
+            )
+        except (KeyError, TypeError, ValueError, EncryptionError) as exc:
+            raise MatrixError(f"decrypt {name}", str(exc)) from exc
+        ctype = str(info.get("mimetype") or "application/octet-stream")
+        return Media(data=data, content_type=ctype, filename=name)
+    media = await matrix.download(str(content["url"]))
+    ctype = str(info.get("mimetype") or media.content_type)
+    return Media(data=media.data, content_type=ctype, filename=name)
 
 
 def text_html(body: str) -> str:
@@ -156,10 +183,10 @@ async def build_transcript(
         utc, local = stamp(ev.ts)
         body = msg.body
         note = ""
-        if ev.msgtype in FILE_MSGTYPES and ev.media_url:
+        if ev.msgtype in FILE_MSGTYPES and has_media(ev.content):
             fname = str(ev.content.get("filename") or ev.body or "file")
             try:
-                media = await matrix.download(ev.media_url)
+                media = await fetch_media(matrix, ev.content)
                 if len(media.data) > MAX_FILE_BYTES:
                     note = f"[{fname}: too large to attach, {len(media.data)} bytes]"
                 else:

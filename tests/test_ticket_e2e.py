@@ -543,3 +543,74 @@ async def test_staff_started_thread_and_metrics(
         text = app.metrics.render().decode()
         assert 'backchannel_rt_escalations_total{state="created"} 1.0' in text
         assert "backchannel_rt_outbox_pending 0.0" in text
+
+
+async def send_encrypted_image(
+    person: Person, room: str, thread: str, data: bytes, name: str
+) -> str:
+    resp, keys = await person.client.upload(
+        io.BytesIO(data),
+        content_type="image/png",
+        filename=name,
+        filesize=len(data),
+        encrypt=True,
+    )
+    assert isinstance(resp, nio.UploadResponse), resp
+    content = {
+        "msgtype": "m.image",
+        "body": name,
+        "file": {"url": resp.content_uri, **keys},
+        "info": {"mimetype": "image/png", "size": len(data)},
+        "m.relates_to": {
+            "rel_type": "m.thread",
+            "event_id": thread,
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": thread},
+        },
+    }
+    r = await person.client.room_send(
+        room, "m.room.message", content, ignore_unverified_devices=True
+    )
+    assert isinstance(r, nio.RoomSendResponse), r
+    return r.event_id
+
+
+async def test_encrypted_room_transcript_and_files(
+    synapse: Any, tmp_path: Any, rt: RTInstance, rtc: RTClient
+) -> None:
+    from tests.conftest import build_world
+
+    world = await build_world(synapse, tmp_path, encrypted=True)
+    c, e = world.customer, world.engineer
+    try:
+        async with running_bot(world.config(rt=rt_section(rt))) as app:
+            app.services.escalation.directory.overrides = {c.user_id: ("enc@example.com", "o")}
+            # Let the bot's device keys reach the others before the first encrypted message.
+            ask = await c.send(world.support, "!ping")
+            await c.wait_reply(ask, world.bot.user_id, timeout=30)
+            root = await c.send(world.support, "SECRET ROOM our storage is gone")
+            await send_encrypted_image(c, world.support, root, PNG, "enc.png")
+            await e.send(world.support, "!ticket P2", thread_root=root)
+            n = await wait_rt_reply(world, e, root, timeout=30)
+            create = [x for x in await bot_txns(rtc, rt, n) if x.type == "Create"]
+            parts = await rtc.transaction_content(create[0].id)
+            html = next(p.content for p in parts if p.is_body)
+            assert "SECRET ROOM our storage is gone" in html
+            files = {p.filename: p for p in parts if p.is_file}
+            assert await rtc.attachment_bytes(files["enc.png"].id) == PNG
+            # A later encrypted file goes to the ticket as correspondence with the file.
+            later = await send_encrypted_image(c, world.support, root, PNG[::-1], "later.png")
+            for _ in range(100):
+                if await app.services.escalation.pending_count() == 0 and any(
+                    x.type == "Correspond" for x in await bot_txns(rtc, rt, n)
+                ):
+                    break
+                await asyncio.sleep(0.2)
+            corr = [x for x in await bot_txns(rtc, rt, n) if x.type == "Correspond"]
+            parts = await rtc.transaction_content(corr[-1].id)
+            assert any(later in p.content for p in parts if p.is_body)
+            f = next(p for p in parts if p.filename == "later.png")
+            assert await rtc.attachment_bytes(f.id) == PNG[::-1]
+    finally:
+        for person in (world.admin, world.engineer, world.customer):
+            await person.stop()
