@@ -92,6 +92,7 @@ MIGRATIONS = [
     """,
 ]
 
+WEBHOOK_POLL_DELAY_S = 0.3
 RT_REF_RE = re.compile(r"\bRT#(\d{1,9})\b", re.IGNORECASE)
 STATUS_LABEL = {
     "new": "new (not yet picked up)",
@@ -842,8 +843,13 @@ class Escalation:
         self._poll_wake.set()
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """Optional RT scrip hook: only a hint to poll now; the data comes from the poll."""
-        self.poll_soon()
+        """Optional RT scrip hook: only a hint to poll soon; the data comes from the poll.
+
+        RT calls it inside its own request, before its DB commit, so the answer goes out
+        first and the poll runs a moment later (measured: fetching at once gets a 500).
+        """
+        loop = asyncio.get_running_loop()
+        loop.call_later(WEBHOOK_POLL_DELAY_S, self._poll_wake.set)
         return web.Response(status=202, text="ok")
 
     # ---- commands' helpers

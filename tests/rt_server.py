@@ -296,6 +296,38 @@ class RTInstance:
                 break
             time.sleep(0.05)
 
+    def set_webhook(self, url: str | None) -> None:
+        """Install (or, with None, disable) a scrip that POSTs every ticket transaction of the
+        queue to `url` as JSON. RT sends it inside its own request, before its DB commit: the
+        receiver must answer first and fetch a moment later (a hint, never the data)."""
+        code = (
+            "require HTTP::Tiny; require JSON;"
+            " my $t = $self->TransactionObj; my $k = $self->TicketObj;"
+            " my $body = JSON::encode_json({ticket => $k->id, transaction => $t->id,"
+            " type => $t->Type, creator => $t->CreatorObj->Name, queue => $k->QueueObj->Name});"
+            f" my $r = HTTP::Tiny->new(timeout => 3)->post({_perl_str(url or '')},"
+            " {headers => {'Content-Type' => 'application/json'}, content => $body});"
+            " RT->Logger->warning('webhook failed: ' . $r->{status}) unless $r->{success};"
+            " return 1;"
+        )
+        script = f"""
+RT::LoadConfig(); RT::Init();
+my $q = RT::Queue->new(RT->SystemUser); $q->Load({_perl_str(self.queue)}) or die "no queue\n";
+my $s = RT::Scrip->new(RT->SystemUser);
+$s->LoadByCols(Description => 'backchannel webhook');
+my $code = {_perl_str(code)};
+if (!$s->id) {{
+  my ($ok, $msg) = $s->Create(Description => 'backchannel webhook', ScripCondition => 'On Transaction',
+    ScripAction => 'User Defined', Template => 'Blank', CustomIsApplicableCode => 'return 1;',
+    CustomPrepareCode => 'return 1;', CustomCommitCode => $code, Queue => $q->Id);
+  die "$msg\n" unless $ok;
+}} else {{
+  my ($ok, $msg) = $s->SetCustomCommitCode($code); die "$msg\n" unless $ok || $msg =~ /already/i;
+}}
+my ($ok, $msg) = $s->SetDisabled({0 if url else 1});
+"""
+        _run(["perl", f"-I{RT_LIB}", "-MRT", "-e", script], self.env(), self.directory)
+
     def restart(self) -> None:
         self.stop()
         self.start()

@@ -614,3 +614,37 @@ async def test_encrypted_room_transcript_and_files(
     finally:
         for person in (world.admin, world.engineer, world.customer):
             await person.stop()
+
+
+async def test_rt_webhook_scrip_triggers_an_early_poll(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    from tests.synapse_server import free_port
+
+    port = free_port()
+    cfg = world.config(
+        rt=rt_section(rt, poll_interval_seconds=300),
+        web={"enabled": True, "listen": f"127.0.0.1:{port}"},
+    )
+    c, e = world.customer, world.engineer
+    await asyncio.to_thread(rt.set_webhook, f"http://127.0.0.1:{port}/hooks/rt")
+    try:
+        async with running_bot(cfg) as app:
+            app.services.escalation.directory.overrides = {c.user_id: ("hook@example.com", "o")}
+            root = await c.send(world.support, "webhook thread")
+            await e.send(world.support, "!ticket", thread_root=root)
+            n = await wait_rt_reply(world, e, root)
+            await asyncio.sleep(0.5)  # the first poll (which only sets the mark) is done
+            await agent(
+                rt,
+                "POST",
+                f"/ticket/{n}/correspond",
+                {"Content": "pushed reply", "ContentType": "text/plain"},
+            )
+            # With a 300 s poll interval only the webhook can bring it this fast.
+            await c.wait_for(
+                bot_says(world, lambda x: x.thread_root == root and "pushed reply" in x.body),
+                timeout=10,
+            )
+    finally:
+        await asyncio.to_thread(rt.set_webhook, None)
