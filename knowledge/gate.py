@@ -141,7 +141,8 @@ def features(kb: KnowledgeBase, q: Query, ranked: list[tuple[int, float]]) -> di
     typed = [t for t in q.terms if t.kind in ("word", "typo", "synonym")]
     si, pi = kb.sections_index, kb.pages_index
     max_idf = math.log(1.0 + (si.n_docs + 0.5) / 0.5)
-    unknown = [w for w in q.unknown if len(w) >= 3 and not w.isdigit()]
+    # Values (16kb, v2, error codes) are not topics: only unknown words count.
+    unknown = [w for w in q.unknown if len(w) >= 3 and not any(c.isdigit() for c in w)]
     total_sec = sum(t.weight * si.idf(t.term) for t in typed) + max_idf * len(unknown)
     total_page = sum(t.weight * pi.idf(t.term) for t in typed) + max_idf * len(unknown)
     f: dict[str, float] = {

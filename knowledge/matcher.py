@@ -39,6 +39,8 @@ hi hello hey thanks thank thx ty pls plz ok okay cool guys guy folks team someon
 u ur teh im ive id youre dont cant wont isnt doesnt didnt theres thats whats its w o also still
 maybe possible able know tell anybody everyone kind sort thing things stuff actually currently
 one two new instead already again right sure supposed seems seem look looks
+somehow anymore yourself yourselves ourselves themselves lying around anyway whatever
+basically literally probably perhaps quite pretty kinda sorta gonna wanna gotta
 """.split()
 )
 
@@ -156,6 +158,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "cloudinit": ("cloud", "init"),
     "snapshot": ("snapshot", "image"),
     "clone": ("snapshot", "copy"),
+    "postgres": ("postgresql", "database", "postgres"),
+    "postgresql": ("postgresql", "database", "postgres"),
+    "psql": ("postgresql", "database"),
+    "mysql": ("mysql", "database"),
+    "mariadb": ("mysql", "database", "mariadb"),
+    "mongodb": ("mongodb", "database"),
+    "move": ("move", "migrate"),
+    "moving": ("move", "migrate"),
+    "transfer": ("transfer", "migrate", "move"),
+    "ping": ("ping", "icmp", "security", "group"),
+    "s3cfg": ("s3cfg", "s3cmd"),
     # general
     "prod": ("production",),
     "projekt": ("project",),
@@ -179,7 +192,18 @@ TYPO_WEIGHT = 0.8
 PAIR_WEIGHT = 0.5
 
 
+_CAMEL_RE = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
+
+
+def _split_camel(m: re.Match[str]) -> str:
+    # "InvalidBucketName" -> "Invalid Bucket Name": error names pasted from a client match both
+    # the docs that quote them and the docs that explain them in words.
+    word = m.group(0)
+    return word + " " + re.sub(r"(?<=[a-z])(?=[A-Z])", " ", word)
+
+
 def tokenize(text: str) -> list[str]:
+    text = _CAMEL_RE.sub(_split_camel, text)
     text = unicodedata.normalize("NFKD", text.lower())
     text = text.encode("ascii", "ignore").decode("ascii")
     return _TOKEN_RE.findall(text)
@@ -287,6 +311,9 @@ def analyze_query(text: str, vocab: Vocabulary) -> Query:
                 add(bg, EXPANSION_WEIGHT, w, "synonym")
     for bg in pairs(typed):
         add(bg, PAIR_WEIGHT, bg, "pair")
+    # A pasted CamelCase name also comes in as its parts; the joined form is no unknown topic.
+    joined = {m.group(0).lower() for m in _CAMEL_RE.finditer(text)}
+    unknown = [w for w in unknown if w not in joined]
     return Query(text=text, words=words, terms=list(terms.values()), unknown=unknown)
 
 
