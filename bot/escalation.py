@@ -691,11 +691,9 @@ class Escalation:
         while True:
             # Clear before looking: a wake-up set during the drain must not be lost.
             self._outbox_wake.clear()
-            pending = await self.pending_count()
-            ok = True
-            if pending:
-                ok = await self.drain()
-            timeout = self.settings.outbox_retry_seconds if (pending and not ok) else 60.0
+            # Always drain: it also re-posts RT#n replies a homeserver hiccup swallowed.
+            ok = await self.drain()
+            timeout = self.settings.outbox_retry_seconds if not ok else 60.0
             try:
                 await asyncio.wait_for(self._outbox_wake.wait(), timeout)
             except TimeoutError:
