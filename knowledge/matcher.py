@@ -202,7 +202,20 @@ def _split_camel(m: re.Match[str]) -> str:
     return word + " " + re.sub(r"(?<=[a-z])(?=[A-Z])", " ", word)
 
 
+_COMPOUND_RE = re.compile(r"\b[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+\b")
+
+
+def _join_compound(m: re.Match[str]) -> str:
+    # "x-amz-content-sha256", "remote_ip_prefix", "tsm.kdb": the parts, plus the whole as one
+    # rare token, so a pasted header, option or file name finds the page that quotes it.
+    word = m.group(0)
+    if not any(c.isalpha() for c in word):
+        return word  # versions and addresses (22.04, 10.0.0.1): values, not names
+    return word + " " + re.sub(r"[-_.]", "", word)
+
+
 def tokenize(text: str) -> list[str]:
+    text = _COMPOUND_RE.sub(_join_compound, text)
     text = _CAMEL_RE.sub(_split_camel, text)
     text = unicodedata.normalize("NFKD", text.lower())
     text = text.encode("ascii", "ignore").decode("ascii")
@@ -312,7 +325,9 @@ def analyze_query(text: str, vocab: Vocabulary) -> Query:
     for bg in pairs(typed):
         add(bg, PAIR_WEIGHT, bg, "pair")
     # A pasted CamelCase name also comes in as its parts; the joined form is no unknown topic.
-    joined = {m.group(0).lower() for m in _CAMEL_RE.finditer(text)}
+    joined = {m.group(0).lower() for m in _CAMEL_RE.finditer(text)} | {
+        re.sub(r"[-_.]", "", m.group(0)).lower() for m in _COMPOUND_RE.finditer(text)
+    }
     unknown = [w for w in unknown if w not in joined]
     return Query(text=text, words=words, terms=list(terms.values()), unknown=unknown)
 
