@@ -169,6 +169,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "transfer": ("transfer", "migrate", "move"),
     "ping": ("ping", "icmp", "security", "group"),
     "s3cfg": ("s3cfg", "s3cmd"),
+    "offboard": ("offboarding",),
+    "terminate": ("terminate", "offboarding"),
+    "termination": ("terminate", "offboarding"),
+    "cancellation": ("offboarding", "cancel"),
+    "churn": ("offboarding",),
     # general
     "prod": ("production",),
     "projekt": ("project",),

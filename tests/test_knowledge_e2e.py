@@ -162,3 +162,21 @@ async def test_no_auto_answer_in_staff_room(world: World, kb_cache: Path) -> Non
             for ev in a.messages_from(world.bot.user_id, world.staff)
             if ev.thread_root == ask or ev.reply_to == ask
         ]
+
+
+async def test_rate_limit_per_user(world: World, kb_cache: Path) -> None:
+    async with running_bot(_config(world, kb_cache, per_user_per_hour=1)):
+        bot, c = world.bot.user_id, world.customer
+        first = await c.send(world.support, QUESTION)
+        await c.wait_reply(first, bot)
+        second = await c.send(
+            world.support, "how do i attach a volume to an instance with the cli?"
+        )
+        await _marker(world, world.support)
+        assert _bot_in_thread(world, second) == []
+        # !faq is an explicit request: not rate limited like the passive answers.
+        ask = await c.send(
+            world.support, "!faq how do i attach a volume to an instance with the cli"
+        )
+        got = await c.wait_reply(ask, bot)
+        assert "compute/volume" in got.content["formatted_body"]
