@@ -42,3 +42,16 @@ async def test_injection_is_escaped(world: World) -> None:
         html = reply.content["formatted_body"]
         assert "<img" not in html and "&lt;img" in html
         assert reply.content["m.mentions"] == {}
+
+
+async def test_v12_room_creator_is_staff_by_power_without_config(world: World) -> None:
+    # Nobody configured: the room creator (v12: unlisted, unlimited power) is still staff,
+    # the customer is not.
+    config = world.config(roles={"admins": [], "engineers": [], "engineer_power_level": 50})
+    async with running_bot(config):
+        ask = await world.admin.send(world.support, "!kick")
+        usage = await world.admin.wait_reply(ask, world.bot.user_id)
+        assert "Usage: !kick" in usage.body
+        ask = await world.customer.send(world.support, "!kick")
+        refusal = await world.customer.wait_reply(ask, world.bot.user_id)
+        assert "only for engineers" in refusal.body
