@@ -74,7 +74,12 @@ async def bench(runs: int, rt_replies: int, workdir: Path) -> dict[str, Any]:
         create_ms: list[float] = []
         tickets: list[tuple[str, int]] = []
         web_port = free_port()
-        bot_cfg = world.config(rt=rt_cfg, web={"enabled": True, "listen": f"127.0.0.1:{web_port}"})
+        bot_cfg = world.config(
+            rt=rt_cfg,
+            web={"enabled": True, "listen": f"127.0.0.1:{web_port}"},
+            # The benchmark customer writes faster than a person; not a flood to punish.
+            moderation={"flood": {"enabled": False}},
+        )
         async with running_bot(bot_cfg) as app, RTClient(settings) as rtc:
             app.services.escalation.directory.overrides = {
                 c.user_id: ("bench@example.com", "org-bench")
