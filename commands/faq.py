@@ -249,8 +249,13 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
             (link(h.url, _title(h)) if h.url else esc(_title(h))) + f": {esc(h.snippet[:160])}"
             for h in decision.hits[:3]
         ]
+        lead = (
+            "I'm not sure; these parts of the docs may help:"
+            if conf >= ctx.config.knowledge.unsure_confidence
+            else "I'm not sure, and nothing matches well; the closest parts of the docs:"
+        )
         html = (
-            f"I'm not sure; these parts of the docs may help:{bullet_list(items)}"
+            f"{lead}{bullet_list(items)}"
             f"<i>Need a person? Type {code(prefix + 'ticket')} or wait for staff.</i>"
         )
         plain = None

@@ -50,6 +50,12 @@ _QUESTION_CUE = re.compile(
     r"not working|stopped working|denied|timed? ?out|->)",
     re.I,
 )
+# A remark cue ("is down", "today") does not make a question a remark.
+_ASKS = re.compile(
+    r"^\s*(how|what|which|where|why|who|when|can|could|should|is there|are there|do|does)\b|"
+    r"\b(who|how) (do|can|should) (i|we)\b",
+    re.I,
+)
 # Engineers' own talk: code review, deploys, standups, blame.
 _ENGINEER_TALK = re.compile(
     r"\b(review my (pr|mr|code)|merge[d]? the|ship it|standup|stand-up|pipeline again|"
@@ -102,11 +108,7 @@ def classify_message(text: str) -> tuple[str, str] | None:
         return "not a question", "no content words"
     if _SMALLTALK.match(t) and len(words) <= 3 and "?" not in t:
         return "not a question", "small talk"
-    if (
-        _REMARK.search(t)
-        and "?" not in t
-        and not re.search(r"^\s*(how|what|which|where|why)\b", t, re.I)
-    ):
+    if _REMARK.search(t) and "?" not in t and not _ASKS.search(t):
         return "not a question", f"status remark ({_REMARK.search(t).group(0)})"  # type: ignore[union-attr]
     return None
 

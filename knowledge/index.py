@@ -202,7 +202,14 @@ class KnowledgeBase:
         self.fingerprint = fingerprint
         # Pages of a retired service answer the same words as their successors: prefer the
         # current docs when both match equally.
-        self.prior = [self.LEGACY_PRIOR if "legacy" in d.section.path else 1.0 for d in docs]
+        # Curated entries win over doc sections that match about as well (faq_preference).
+        faq_boost = 1.0 / max(settings.faq_preference, 0.05)
+        self.prior = [
+            faq_boost
+            if d.source == "faq"
+            else (self.LEGACY_PRIOR if "legacy" in d.section.path else 1.0)
+            for d in docs
+        ]
         # How much of a section's own heading the question explains (a heading is a promise
         # of what the section answers).
         idf = sections_index.idfs()

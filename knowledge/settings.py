@@ -31,7 +31,7 @@ class KnowledgeSettings(Section):
         default=0.4, ge=0.0, le=1.0, description="!faq shows the top 3 below min_confidence."
     )
     faq_preference: float = Field(
-        default=0.85,
+        default=0.95,
         ge=0.0,
         le=2.0,
         description="A curated entry wins when its score is at least this share of the best doc's.",
