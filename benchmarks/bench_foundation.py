@@ -74,7 +74,7 @@ CAPACITY_TARGET = 20.0
 # Run with ``python -c`` in a fresh interpreter, so its RSS and start time are those
 # of matrix-nio alone (importing this module would drag the whole bot in).
 ECHO_BOT = """
-import asyncio, os, sys
+import asyncio, json, os, sys
 import nio
 
 async def main(homeserver, user_id, device_id):
@@ -87,7 +87,7 @@ async def main(homeserver, user_id, device_id):
         if event.sender != client.user_id and event.body == "!ping":
             rel = {"rel_type": "m.thread", "event_id": event.event_id, "is_falling_back": True,
                    "m.in_reply_to": {"event_id": event.event_id}}
-            content = {"msgtype": "m.notice", "body": "pong", "m.relates_to": rel}
+            content = {**json.loads(os.environ["ECHO_CONTENT"]), "m.relates_to": rel}
             await client.room_send(room.room_id, "m.room.message", content)
 
     client.add_event_callback(on_message, nio.RoomMessageText)
@@ -218,8 +218,23 @@ async def start_bot(config_path: Path, web_port: int, log_path: Path) -> tuple[P
     raise RuntimeError(f"bot not ready within 120 s; see {log_path}")
 
 
-async def start_echo(server: Synapse, account: Account) -> tuple[Proc, float]:
-    env = {**_clean_env(), "ECHO_TOKEN": account.access_token}
+PONG = {"msgtype": "m.notice", "body": "pong"}
+# What the bot's !ping answer carries (HTML and an empty m.mentions, which the bot
+# always sets so nothing in a reply can ping anyone): with --echo-like-bot the echo
+# bot sends this, so the ratio compares the code paths, not the events' contents.
+BOT_LIKE = {
+    "msgtype": "m.notice",
+    "body": "Pong! Your message reached me 12 ms after the server stamped it.",
+    "format": "org.matrix.custom.html",
+    "formatted_body": "Pong! Your message reached me 12 ms after the server stamped it.",
+    "m.mentions": {},
+}
+
+
+async def start_echo(
+    server: Synapse, account: Account, content: dict[str, Any]
+) -> tuple[Proc, float]:
+    env = {**_clean_env(), "ECHO_TOKEN": account.access_token, "ECHO_CONTENT": json.dumps(content)}
     started = time.perf_counter()
     popen = await asyncio.create_subprocess_exec(
         *[
@@ -519,7 +534,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         log_path = tmp / "bot.log"
         bot, bot_ready_cold = await start_bot(config_path, web_port, log_path)
         procs.append(bot)
-        echo, echo_ready = await start_echo(server, echo_account)
+        echo_content = BOT_LIKE if args.echo_like_bot else PONG
+        echo, echo_ready = await start_echo(server, echo_account, echo_content)
         procs.append(echo)
         print(f"bot ready in {bot_ready_cold:.2f} s (first start)", file=sys.stderr)
         await wait_joined(
@@ -578,6 +594,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "latency": {
             "encryption": False,
+            "echo_content": "like the bot's reply" if args.echo_like_bot else "pong",
             "pings_each": args.pings,
             "block": args.block,
             "bot": bot_lat,
@@ -619,6 +636,7 @@ def print_table(r: dict[str, Any]) -> None:
     lat, cap, proc = r["latency"], r["capacity"], r["process"]
     ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
     rows = [
+        ("echo bot answers with", lat["echo_content"], ""),
         (
             "reply latency p50 bot / echo",
             f"{lat['bot']['p50_ms']:.1f} / {lat['echo']['p50_ms']:.1f} ms",
@@ -713,14 +731,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restarts", type=int, default=3, help="restarts timed to /readyz")
     parser.add_argument("--send-messages", type=int, default=800, help="for Synapse's send rate")
     parser.add_argument("--events", type=int, default=20000, help="synthetic events for the router")
+    parser.add_argument(
+        "--echo-like-bot",
+        action="store_true",
+        help="the echo bot answers with the bot's reply content (HTML, m.mentions) instead of 'pong'",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write the JSON results")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     print_table(result)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+        path = RESULTS.with_stem("foundation_echo_like_bot") if args.echo_like_bot else RESULTS
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
