@@ -204,7 +204,7 @@ async def auto_answer(ctx: EventContext) -> None:
         return
     if ev.is_edit or ctx.is_staff or not ev.body.strip() or ev.msgtype not in (None, "m.text"):
         return
-    if ev.backlog and time.time() * 1000 - ev.ts > settings.backlog_max_age_s * 1000:
+    if ev.backlog and _now_ms(ctx) - ev.ts > settings.backlog_max_age_s * 1000:
         return
     answered = await ctx.store.fetchval(
         "SELECT COUNT(*) FROM kb_answers WHERE thread_id = ? AND mode = 'auto'", (ev.thread_id,)

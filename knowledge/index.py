@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import operator
 import pickle
 import re
 import time
@@ -29,7 +30,7 @@ from knowledge.matcher import (
 from knowledge.settings import KnowledgeSettings
 
 # Bump when the index layout or analysis changes: old caches are then ignored.
-INDEX_VERSION = "kb-20"
+INDEX_VERSION = "kb-21"
 DEFAULT_FAQ = Path(__file__).with_name("faq.toml")
 
 Progress = Callable[[str], None]
@@ -87,6 +88,9 @@ def load_faq(path: Path) -> list[FaqEntry]:
         )
         for e in data.get("entry", [])
     ]
+
+
+_second = operator.itemgetter(1)
 
 
 def path_words(path: str) -> str:
@@ -182,6 +186,7 @@ class KnowledgeBase:
     LEGACY_PRIOR = 0.95
     HEAD_BONUS = 0.15
     RERANK_DEPTH = 30
+    CANDIDATES = 400
 
     def __init__(
         self,
@@ -382,14 +387,18 @@ class KnowledgeBase:
         share = self.PAGE_SHARE
         prior = self.prior
         docs = self.docs
+        # Candidates: the best sections and the best pages. A fixed number, so the Python-level
+        # work per question stays flat as the docs grow.
+        cand_secs = heapq.nlargest(self.CANDIDATES, sec.items(), key=_second)
+        cand_pages = heapq.nlargest(self.CANDIDATES // 4, page.items(), key=_second)
         combined: dict[int, float] = {}
-        for d, sc in sec.items():
+        for d, sc in cand_secs:
             combined[d] = (sc + share * page.get(docs[d].page, 0.0)) * prior[d]
         # A page relevant as a whole can be the answer where no one section matches well.
-        for p, sc in page.items():
+        for p, sc in cand_pages:
             top = self.page_docs[p][0]
             if top not in combined:
-                combined[top] = share * sc * prior[top]
+                combined[top] = (sec.get(top, 0.0) + share * sc) * prior[top]
         if self.HEAD_BONUS:
             qset = {t.term for t in q.terms}
             for d in heapq.nlargest(self.RERANK_DEPTH, combined, key=combined.__getitem__):
