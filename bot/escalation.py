@@ -180,8 +180,8 @@ class RTMetrics:
         )
         self.escalations = Counter(
             "backchannel_rt_escalations_total",
-            "!ticket / reaction escalations, by state right after the first attempt",
-            ["state"],
+            "!ticket / reaction escalations, by outcome",
+            ["outcome"],
             registry=registry,
         )
         self.outbox = Counter(
@@ -200,7 +200,7 @@ class RTMetrics:
 
 @dataclass
 class EscalateResult:
-    outcome: Literal["created", "queued", "exists", "failed", "need_requestor", "pending"]
+    outcome: Literal["accepted", "exists", "pending", "need_requestor"]
     row: dict[str, Any] | None = None
     message: str = ""
 
@@ -364,20 +364,22 @@ class Escalation:
                 " VALUES (?,?,?,?,?,?)",
                 (room_id, thread_id, "create", source_event, json.dumps(payload), _now()),
             )
-        await self.drain()
-        row = await self.mapping(room_id, thread_id)
-        assert row is not None
-        self.metrics.escalations.labels(row["state"]).inc()
-        if row["state"] == "created":
-            return EscalateResult("created", row)
-        if row["state"] == "failed":
-            return EscalateResult("failed", row)
-        return EscalateResult("queued", row)
+        # The outbox task talks to RT and posts the outcome (RT#n, queued, or what is wrong):
+        # a slow or hanging RT must never hold up the handling of other Matrix events.
+        self._outbox_wake.set()
+        self.metrics.escalations.labels("accepted").inc()
+        return EscalateResult("accepted", await self.mapping(room_id, thread_id))
 
-    async def note_queued(self, row: dict[str, Any], event_id: str) -> None:
+    async def _tell_queued(self, row: dict[str, Any]) -> None:
+        """Once per escalation: RT is down, the ticket will come."""
+        event_id = await self._thread_say(
+            row,
+            "RT is not reachable right now. The escalation is <b>queued</b> and will be created "
+            "exactly once as soon as RT is back; messages in this thread are kept for it too.",
+        )
         await self.store.execute(
             "UPDATE rt_threads SET queued_event=? WHERE room_id=? AND thread_id=?",
-            (event_id, row["room_id"], row["thread_id"]),
+            (event_id or "?", row["room_id"], row["thread_id"]),
         )
 
     # ---- thread messages after escalation
@@ -455,6 +457,8 @@ class Escalation:
                         await self._do_message(item, row)
                 except RTUnavailable as exc:
                     await self._note_error(item["id"], str(exc))
+                    if item["kind"] == "create" and not row["queued_event"]:
+                        await self._tell_queued(row)
                     log.warning("RT unavailable, outbox paused (%d pending): %s", len(items), exc)
                     return False
                 except RTError as exc:

@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from argparse import Namespace
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.context import EventContext
 from bot.escalation import RT_REF_RE, Escalation
@@ -29,6 +31,17 @@ log = logging.getLogger(__name__)
 SEVERITY_RE = re.compile(r"^P[123]$", re.IGNORECASE)
 TICKET_REACTIONS = ("🎫", "🎟️", "🎟")
 MAX_EXPANSIONS = 3
+# RT calls someone is waiting for; the client's own budget (timeouts x retries) is far longer.
+INTERACTIVE_TIMEOUT_S = 10.0
+T = TypeVar("T")
+
+
+async def _rt(call: Awaitable[T]) -> T:
+    """Bounded, so a hanging RT cannot hold up the bot's handling of other events."""
+    try:
+        return await asyncio.wait_for(call, INTERACTIVE_TIMEOUT_S)
+    except TimeoutError as exc:
+        raise RTUnavailable(f"RT did not answer within {INTERACTIVE_TIMEOUT_S:.0f} s") from exc
 
 
 async def setup(app: App) -> None:
@@ -113,16 +126,7 @@ async def run_escalation(
             f"I don't know the customer's e-mail address{why}. Please give it: "
             f"{code(prefix + 'ticket [P1|P2|P3] [subject] --requestor alice@example.com')}",
         )
-    elif res.outcome == "queued" and res.row:
-        event_id = await _answer(
-            ctx,
-            svc,
-            thread_id,
-            "RT is not reachable right now. The escalation is <b>queued</b> and will be created "
-            "exactly once as soon as RT is back; messages in this thread are kept for it too.",
-        )
-        await svc.note_queued(res.row, event_id)
-    # "created" and "failed": the outbox already posted the RT#n / the error in the thread.
+    # "accepted": the outbox task posts RT#n, "queued" or what is wrong, in the thread.
 
 
 @command(
@@ -185,7 +189,7 @@ async def ticket_status(ctx: EventContext, args: Namespace) -> None:
         return
     tid = int(row["ticket_id"])
     try:
-        t = await svc.rt.get_ticket(tid)
+        t = await _rt(svc.rt.get_ticket(tid))
         status = t.status
     except RTError:
         status = row["rt_status"] or "unknown (RT not reachable)"
@@ -209,7 +213,7 @@ async def ticket_close(ctx: EventContext, args: Namespace) -> None:
         await ctx.reply("This thread has no ticket to close.")
         return
     try:
-        await svc.close_ticket(row, " ".join(args.reason) or None, ctx.event.sender)
+        await _rt(svc.close_ticket(row, " ".join(args.reason) or None, ctx.event.sender))
     except RTUnavailable:
         await ctx.reply("RT is not reachable right now; please try again shortly.")
         return
@@ -252,7 +256,7 @@ async def ticket_link(ctx: EventContext, args: Namespace) -> None:
         await ctx.reply(f"{svc.ticket_html(tid)} is already linked to another thread.")
         return
     try:
-        await svc.link_ticket(ctx.event.room_id, thread_id, tid, ctx.event.sender)
+        await _rt(svc.link_ticket(ctx.event.room_id, thread_id, tid, ctx.event.sender))
     except RTNotFound:
         await ctx.reply(f"There is no ticket RT#{tid} (or the bot cannot see it).")
         return
@@ -304,7 +308,7 @@ async def ticket_expansion(ctx: EventContext) -> None:
         if not await svc.may_see_ticket(ctx.event.sender, n):
             continue
         try:
-            line = await svc.expand(n)
+            line = await _rt(svc.expand(n))
         except RTError:
             line = None
         if line:

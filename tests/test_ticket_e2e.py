@@ -228,8 +228,11 @@ async def test_rt_down_then_back_one_ticket_all_messages_once(
         await asyncio.to_thread(rt.stop)
         try:
             cmd = await e.send(world.support, "!ticket P2 outage", thread_root=root)
-            queued = await e.wait_reply(cmd, world.bot.user_id, timeout=30)
-            assert "queued" in queued.body
+            await e.wait_for(
+                bot_says(world, lambda x: x.thread_root == root and "queued" in x.body),
+                timeout=30,
+            )
+            assert cmd
             sent = [
                 await c.send(world.support, f"msg {i:02d}", thread_root=root) for i in range(10)
             ]
@@ -543,7 +546,7 @@ async def test_staff_started_thread_and_metrics(
         assert "FIRST CUSTOMER" in html and "Maintenance notice" in html
         assert "SECOND CUSTOMER" not in html
         text = app.metrics.render().decode()
-        assert 'backchannel_rt_escalations_total{state="created"} 1.0' in text
+        assert 'backchannel_rt_escalations_total{outcome="accepted"} 1.0' in text
         assert "backchannel_rt_outbox_pending 0.0" in text
 
 
