@@ -139,7 +139,12 @@ COEF: dict[str, float] = {
 }
 
 
-def features(kb: KnowledgeBase, q: Query, ranked: list[tuple[int, float]]) -> dict[str, float]:
+def features(
+    kb: KnowledgeBase,
+    q: Query,
+    ranked: list[tuple[int, float]],
+    page_scores: dict[int, float] | None = None,
+) -> dict[str, float]:
     typed = [t for t in q.terms if t.kind in ("word", "typo", "synonym")]
     si, pi = kb.sections_index, kb.pages_index
     max_idf = math.log(1.0 + (si.n_docs + 0.5) / 0.5)
@@ -202,8 +207,9 @@ def features(kb: KnowledgeBase, q: Query, ranked: list[tuple[int, float]]) -> di
     # Do the page-level ranking and the ranking without slang expansions agree with the top
     # hit, and how much of its heading does the question explain? Answers that hinge on one
     # signal alone are the ones that go wrong.
-    terms = [(t.term, t.weight) for t in q.terms]
-    pscores = pi.score(terms)
+    pscores = (
+        page_scores if page_scores is not None else pi.score([(t.term, t.weight) for t in q.terms])
+    )
     if pscores:
         ptop = max(pscores, key=pscores.__getitem__)
         f["agree"] = float(kb.docs[kb.page_docs[ptop][0]].section.path == doc.section.path)
@@ -233,11 +239,12 @@ def decide(kb: KnowledgeBase, text: str, k: int = 10) -> Decision:
     from knowledge.index import Decision
 
     q = kb.analyze(text)
-    ranked = kb.score(q)
+    page_scores: dict[int, float] = {}
+    ranked = kb.score(q, pages_out=page_scores)
     hits: list[Hit] = [kb.hit(d, s) for d, s in ranked[:k]]
     best = hits[0] if hits else None
     kind = classify_message(text)
-    f = features(kb, q, ranked)
+    f = features(kb, q, ranked, page_scores)
     conf = confidence(f)
     feats: dict[str, float | int | str | bool] = {k2: round(v, 4) for k2, v in f.items()}
     feats["confidence"] = round(conf, 4)

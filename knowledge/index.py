@@ -378,12 +378,16 @@ class KnowledgeBase:
     def analyze(self, text: str) -> Query:
         return analyze_query(text, self.vocab)
 
-    def score(self, q: Query, limit: int = 50) -> list[tuple[int, float]]:
+    def score(
+        self, q: Query, limit: int = 50, pages_out: dict[int, float] | None = None
+    ) -> list[tuple[int, float]]:
         """(doc index, score), best first, at most one doc per page (curated entries share the
-        page they cite)."""
+        page they cite). `pages_out` receives the page-level scores (the gate reuses them)."""
         terms = [(t.term, t.weight) for t in q.terms]
         sec = self.sections_index.score(terms)
         page = self.pages_index.score(terms)
+        if pages_out is not None:
+            pages_out.update(page)
         share = self.PAGE_SHARE
         prior = self.prior
         docs = self.docs
