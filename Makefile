@@ -30,5 +30,8 @@ test: install rt-packages lint
 demo: install rt-packages
 	$(PY) -m demo.run
 
+bench: install rt-packages
+	for b in benchmarks/bench_*.py; do $(PY) -m benchmarks.$$(basename $$b .py) || exit 1; done
+
 clean:
 	rm -rf .demo

@@ -45,6 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.bot.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # nio logs every event at INFO and whole sync bodies (pasted secrets too) at DEBUG.
+    logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLogger().level))
     from bot.app import App
 
     asyncio.run(App(config).run_forever())

@@ -37,6 +37,8 @@ MIGRATIONS = [
 ]
 
 LEDGER_KEEP_SECONDS = 30 * 24 * 3600
+CLOCK_SKEW_MS = 5 * 60 * 1000  # homeserver clock vs ours
+RECENT_IN_MEMORY = 50_000
 
 Dispatch = Callable[[Event], Awaitable[None]]
 InviteHandler = Callable[[str, str], Awaitable[None]]
@@ -97,6 +99,7 @@ class Intake:
         self.max_failures = max_failures
         self.process_start_ms = int(time.time() * 1000)
         self.birth_ms = self.process_start_ms
+        self._handled: dict[str, None] = {}  # insertion-ordered: oldest evicted first
         self.synced_once = asyncio.Event()
         self._queue: asyncio.Queue[tuple[list[Job], str] | None] = asyncio.Queue(maxsize=64)
         self._stopping = asyncio.Event()
@@ -108,6 +111,7 @@ class Intake:
             await self.ledger.put("birth_ms", str(self.birth_ms))
         else:
             self.birth_ms = int(birth)
+        await self.ledger.prune()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -240,12 +244,21 @@ class Intake:
             # Our own echo (one per reply): nothing handles it, so skip the ledger's
             # two SQLite round trips, which cost more CPU than the rest of the path.
             return
-        if await self.ledger.seen(event_id):
+        ts = int(raw.get("origin_server_ts") or 0)
+        # Only events from around or before this process's start can have been
+        # handled by an earlier run; newer ones are checked in memory, which
+        # saves a SQLite round trip per event on the hot path.
+        if event_id in self._handled or (
+            ts < self.process_start_ms + CLOCK_SKEW_MS and await self.ledger.seen(event_id)
+        ):
             return
         event = parse_event(room_id, raw, cutoff_ms=self.process_start_ms)
         self.metrics.sync_lag.set(max(0.0, time.time() - event.ts / 1000))
         await self._guard(partial(self.dispatch, event), f"event {event_id}")
         await self.ledger.mark(event_id)
+        self._handled[event_id] = None
+        if len(self._handled) > RECENT_IN_MEMORY:
+            del self._handled[next(iter(self._handled))]
 
     async def _guard(self, work: Callable[[], Awaitable[None]], what: str) -> None:
         try:
