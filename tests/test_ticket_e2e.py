@@ -653,3 +653,38 @@ async def test_rt_webhook_scrip_triggers_an_early_poll(
             )
     finally:
         await asyncio.to_thread(rt.set_webhook, None)
+
+
+async def test_hanging_rt_does_not_stall_the_bot(world: World, rt: RTInstance) -> None:
+    """A fault fake: an 'RT' that accepts connections and never answers."""
+    from aiohttp import web
+
+    from tests.synapse_server import free_port
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    fake = web.Application()
+    fake.router.add_route("*", "/{tail:.*}", hang)
+    runner = web.AppRunner(fake, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    c, e = world.customer, world.engineer
+    section = rt_section(rt, url=f"http://127.0.0.1:{port}", timeout_seconds=3, retries=0)
+    try:
+        async with running_bot(world.config(rt=section)) as app:
+            app.services.escalation.directory.overrides = {c.user_id: ("hang@example.com", "o")}
+            root = await c.send(world.support, "hanging RT thread")
+            await e.send(world.support, "!ticket", thread_root=root)
+            t0 = asyncio.get_running_loop().time()
+            ping = await c.send(world.support, "!ping")
+            await c.wait_reply(ping, world.bot.user_id, timeout=10)
+            assert asyncio.get_running_loop().time() - t0 < 2.5  # not behind RT's 3 s timeout
+            await e.wait_for(
+                bot_says(world, lambda x: x.thread_root == root and "queued" in x.body),
+                timeout=30,
+            )
+    finally:
+        await runner.cleanup()
