@@ -30,7 +30,7 @@ from knowledge.matcher import (
 from knowledge.settings import KnowledgeSettings
 
 # Bump when the index layout or analysis changes: old caches are then ignored.
-INDEX_VERSION = "kb-21"
+INDEX_VERSION = "kb-22"
 DEFAULT_FAQ = Path(__file__).with_name("faq.toml")
 
 Progress = Callable[[str], None]
@@ -129,14 +129,15 @@ _SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
 
 def make_snippet(text: str, limit: int = 320) -> str:
     """First sentences of the first real paragraph, plain text, at most `limit` characters."""
-    paras = [p.strip() for p in text.split("\n\n") if p.strip()]
+    paras = [p.strip() for p in text.split("\n\n") if p.strip() and "|" not in p.strip()[:60]]
+    start = next((i for i, p in enumerate(paras) if len(p) >= 40), 0)
     para = ""
-    for p in paras:
-        if len(p) >= 40 and "|" not in p[:60]:
-            para = p
+    # A lead-in line ("Install the client:") says little alone: take the next paragraph too.
+    for p in paras[start:]:
+        sep = "" if not para or para.endswith((".", "!", "?", ":", ";")) else "."
+        para = f"{para}{sep} {p}".strip()
+        if len(para) >= 120:
             break
-    if not para and paras:
-        para = paras[0]
     para = " ".join(para.split())
     if len(para) <= limit:
         return para

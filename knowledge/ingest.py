@@ -194,7 +194,9 @@ def parse_page(path: str, source: str, nav_title: str | None = None) -> Page:
             cur[3].append(_strip_html(tok.content))
         elif tok.type == "admonition_open" and tok.meta.get("tag"):
             pass
-        elif tok.type in ("paragraph_close", "list_item_close", "tr_close", "blockquote_close"):
+        elif tok.type in ("paragraph_close", "admonition_title_close", "table_close"):
+            cur[3].append("\n\n")  # a paragraph boundary: snippets take whole paragraphs
+        elif tok.type in ("list_item_close", "tr_close", "blockquote_close"):
             cur[3].append("\n")
         elif tok.type in ("th_close", "td_close"):
             cur[3].append(" | ")
