@@ -688,3 +688,74 @@ async def test_hanging_rt_does_not_stall_the_bot(world: World, rt: RTInstance) -
             )
     finally:
         await runner.cleanup()
+
+
+async def test_ambiguous_timeouts_never_duplicate(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    """Fault proxy in front of the real RT: the first create and the first reply are carried
+    out by RT but answered too late (client timeout), so the bot cannot know they happened."""
+    from aiohttp import web
+
+    from tests.synapse_server import free_port
+
+    delayed: set[str] = set()
+
+    async def proxy(request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("authorization", "content-type")
+        }
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(
+                request.method,
+                f"{rt.url}{request.rel_url}",
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+            ) as r,
+        ):
+            data = await r.read()
+            out_headers = {k: v for k, v in r.headers.items() if k.lower() == "location"}
+            status, ctype = r.status, r.headers.get("Content-Type", "application/json")
+        kind = request.path.rsplit("/", 1)[-1]
+        if request.method == "POST" and kind in ("ticket", "correspond") and kind not in delayed:
+            delayed.add(kind)
+            await asyncio.sleep(3)  # RT has done it; the bot gave up after 1 s
+        return web.Response(
+            status=status, body=data, headers={**out_headers, "Content-Type": ctype}
+        )
+
+    app_ = web.Application()
+    app_.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app_, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    c, e = world.customer, world.engineer
+    section = rt_section(rt, url=f"http://127.0.0.1:{port}", timeout_seconds=1, retries=0)
+    try:
+        async with running_bot(world.config(rt=section)) as app:
+            app.services.escalation.directory.overrides = {c.user_id: ("amb@example.com", "o")}
+            root = await c.send(world.support, "ambiguous thread")
+            await e.send(world.support, "!ticket", thread_root=root)
+            n = await wait_rt_reply(world, e, root, timeout=30)
+            msg = await c.send(world.support, "only once please", thread_root=root)
+            svc = app.services.escalation
+            for _ in range(100):
+                await asyncio.sleep(0.2)
+                if delayed == {"ticket", "correspond"} and await svc.pending_count() == 0:
+                    break
+            assert delayed == {"ticket", "correspond"}
+            assert await svc.pending_count() == 0
+    finally:
+        await runner.cleanup()
+    assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
+    hits = 0
+    for x in await bot_txns(rtc, rt, n):
+        if x.type == "Correspond":
+            hits += sum(msg in p.content for p in await rtc.transaction_content(x.id))
+    assert hits == 1
