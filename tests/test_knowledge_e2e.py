@@ -150,6 +150,12 @@ async def test_retract_why_faq_and_gaps(world: World, kb_cache: Path) -> None:
         listed = await e.wait_reply(gaps, bot)
         assert QUESTION in listed.body and "exit vim" in listed.body
 
+        reload = await e.send(world.staff, "!kb reload")
+        assert "only for admins" in (await e.wait_reply(reload, bot)).body
+        reload = await world.admin.send(world.staff, "!kb reload")
+        done = await world.admin.wait_reply(reload, bot, timeout=60)
+        assert "Docs index" in done.body and "sections" in done.body
+
 
 async def test_no_auto_answer_in_staff_room(world: World, kb_cache: Path) -> None:
     async with running_bot(_config(world, kb_cache)):

@@ -139,3 +139,22 @@ def test_cache_is_keyed_by_content(tmp_path: Path) -> None:
     assert kb3.fingerprint != kb1.fingerprint
     assert kb3.rank("defrobnicate gadget")[0].section == "Defrobnicate the gadget"
     assert len(list((tmp_path / "c").glob("knowledge-*.pickle"))) == 1
+
+
+async def test_service_reloads_when_the_docs_change(tmp_path: Path) -> None:
+    from knowledge.service import KnowledgeService
+
+    docs = tmp_path / "docs"
+    (docs / "content").mkdir(parents=True)
+    (docs / "mkdocs.yml").write_text("site_name: x\ndocs_dir: content\n")
+    page = docs / "content" / "a.md"
+    page.write_text("# Alpha\n\n## Frobnicate the widget\n\nRun frobnicate on the widget.\n")
+    svc = KnowledgeService(KnowledgeSettings(docs_dir=docs, watch_interval_s=0), tmp_path / "cache")
+    kb1 = await svc.load()
+    assert svc.ready.is_set() and not await svc.changed()
+    page.write_text("# Alpha\n\n## Defrobnicate the gadget\n\nRun it.\n")
+    assert await svc.changed()
+    kb2 = await svc.load()
+    assert kb2 is svc.kb and kb2.fingerprint != kb1.fingerprint
+    d = await svc.decide("how do i defrobnicate the gadget?")
+    assert d is not None and d.best is not None and d.best.section == "Defrobnicate the gadget"
