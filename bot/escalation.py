@@ -900,6 +900,37 @@ class Escalation:
         assert row is not None
         return row
 
+    async def outbox_report(self, limit: int = 5) -> str:
+        """For staff: what is waiting for RT, what RT refused, when the poll last worked."""
+        via = server_of(self.matrix.user_id)
+        pending = await self.store.fetchall(
+            "SELECT * FROM rt_outbox WHERE state='pending' ORDER BY id LIMIT ?", (limit,)
+        )
+        n_pending = await self.pending_count()
+        dead = await self.store.fetchall(
+            "SELECT * FROM rt_outbox WHERE state='dead' ORDER BY id DESC LIMIT ?", (limit,)
+        )
+
+        def line(item: dict[str, Any]) -> str:
+            where = matrix_to(item["room_id"], item["thread_id"], via)
+            err = f": <code>{esc(item['last_error'])}</code>" if item["last_error"] else ""
+            return (
+                f"<li>#{item['id']} {esc(item['kind'])} for "
+                f'<a href="{esc(where)}">a thread</a>, {item["attempts"]} attempt(s){err}</li>'
+            )
+
+        polled = (
+            f"{time.monotonic() - self.last_poll_ok:.0f} s ago"
+            if self.last_poll_ok
+            else "not yet since start"
+        )
+        html = f"RT outbox: <b>{n_pending}</b> waiting; last successful RT poll {polled}."
+        if pending:
+            html += "<br>Waiting (oldest first):<ul>" + "".join(map(line, pending)) + "</ul>"
+        if dead:
+            html += "Refused by RT (newest first):<ul>" + "".join(map(line, dead)) + "</ul>"
+        return html
+
     async def may_see_ticket(self, user_id: str, ticket_id: int) -> bool:
         """RT#n expansion: staff, or a member of the organisation that owns the ticket."""
         if self.services.roles.is_staff(user_id):

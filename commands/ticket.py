@@ -271,6 +271,20 @@ async def ticket_link(ctx: EventContext, args: Namespace) -> None:
     )
 
 
+@command(
+    "ticket queue",
+    summary="show the RT outbox: what waits for RT, what RT refused",
+    role=Role.engineer,
+    places=(Place.staff,),
+)
+async def ticket_queue(ctx: EventContext, args: Namespace) -> None:
+    svc = _service(ctx)
+    if svc is None:
+        await ctx.reply("RT escalation is not configured on this bot.")
+        return
+    await ctx.reply(await svc.outbox_report())
+
+
 @reaction("ticket reaction", keys=TICKET_REACTIONS, role=Role.engineer, places=(Place.support,))
 async def ticket_reaction(ctx: EventContext) -> None:
     svc = _service(ctx)

@@ -384,6 +384,10 @@ async def test_bad_queue_and_bad_token_tell_engineer_and_staff(
         await e.wait_for(
             bot_says(world, lambda x: x.room_id == world.staff and "RT refused create" in x.body)
         )
+        ask = await e.send(world.staff, "!ticket queue")
+        report = await e.wait_reply(ask, world.bot.user_id)
+        assert "0 waiting" in report.body and "Refused by RT" in report.body
+        assert "General" in report.body
         assert cmd
     assert await rtc.find_by_custom_field(rt.thread_field, root) == []
 
