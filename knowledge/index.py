@@ -30,7 +30,7 @@ from knowledge.matcher import (
 from knowledge.settings import KnowledgeSettings
 
 # Bump when the index layout or analysis changes: old caches are then ignored.
-INDEX_VERSION = "kb-22"
+INDEX_VERSION = "kb-23"
 DEFAULT_FAQ = Path(__file__).with_name("faq.toml")
 
 Progress = Callable[[str], None]

@@ -150,8 +150,12 @@ def _strip_meta(source: str) -> str:
     return source
 
 
+_INVISIBLE_RE = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>", re.S | re.I)
+
+
 def _strip_html(raw: str) -> str:
-    return html.unescape(_TAG_RE.sub(" ", raw))
+    """Text of an HTML block: comments, scripts and styles are not text."""
+    return html.unescape(_TAG_RE.sub(" ", _INVISIBLE_RE.sub(" ", raw)))
 
 
 def _clean(text: str) -> str:

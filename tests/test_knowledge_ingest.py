@@ -114,3 +114,13 @@ def test_redirect_stubs_skipped_and_urls() -> None:
     assert page_url("https://docs.safespring.com", "backup/security-compliance/index.md") == (
         "https://docs.safespring.com/backup/security-compliance/"
     )
+
+
+def test_html_blocks_keep_only_visible_text() -> None:
+    src = (
+        '# T\n\n<!-- editor note -->\n\n<div class="x">Visible <b>bold</b> &amp; more</div>\n\n'
+        "<script>var secret = 1;</script>\n\nSee [the docs](https://x.example/a) and <br> ok.\n"
+    )
+    text = parse_page("t.md", src).sections[0].text
+    assert "Visible bold & more" in text and "See the docs and ok." in text
+    assert "editor note" not in text and "secret" not in text and "https://" not in text
