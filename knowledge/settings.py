@@ -26,7 +26,7 @@ class KnowledgeSettings(Section):
     )
 
     # Answer-or-silence thresholds (calibrated on the dev set; see knowledge/gate.py).
-    min_confidence: float = Field(default=0.76, ge=0.0, le=1.0)
+    min_confidence: float = Field(default=0.805, ge=0.0, le=1.0)
     unsure_confidence: float = Field(
         default=0.4, ge=0.0, le=1.0, description="!faq shows the top 3 below min_confidence."
     )
