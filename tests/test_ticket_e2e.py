@@ -310,13 +310,21 @@ async def test_agent_reply_in_thread_comment_not_status_edited(
         # Customer follow-up goes to RT as correspondence, staff as comment.
         await c.send(world.support, "thanks!", thread_root=root)
         await e.send(world.support, "note for colleagues", thread_root=root)
+        await e.send(world.support, "public: we will call you at 3", thread_root=root)
         for _ in range(50):
             txns = await bot_txns(rtc, rt, n)
-            if len([x for x in txns if x.type in ("Correspond", "Comment")]) >= 2:
+            if len([x for x in txns if x.type in ("Correspond", "Comment")]) >= 3:
                 break
             await asyncio.sleep(0.2)
-        kinds = {x.type for x in txns}
-        assert {"Correspond", "Comment"} <= kinds
+        texts: dict[str, list[str]] = {"Correspond": [], "Comment": []}
+        for x in txns:
+            if x.type in texts:
+                parts = await rtc.transaction_content(x.id)
+                texts[x.type].extend(p.content for p in parts if p.is_body)
+        assert any("thanks!" in t for t in texts["Correspond"])
+        assert any("note for colleagues" in t for t in texts["Comment"])
+        marked = [t for t in texts["Correspond"] if "we will call you at 3" in t]
+        assert marked and "public:" not in marked[0]
     everything = " ".join(x.body for x in c.events if x.room_id == world.support)
     assert "INTERNAL NOTE xyz" not in everything
     status_msgs = [
