@@ -19,6 +19,7 @@ from html import unescape
 from typing import Any, Literal
 
 from aiohttp import web
+from nio.crypto.attachments import encrypt_attachment
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bot.context import Services
@@ -791,15 +792,24 @@ class Escalation:
         for part in parts:
             if part.is_file:
                 data = await self.rt.attachment_bytes(part.id)
-                mxc = await self.matrix.upload(data, part.content_type, part.filename)
                 msgtype = "m.image" if part.content_type.startswith("image/") else "m.file"
                 content: dict[str, Any] = {
                     "msgtype": msgtype,
                     "body": part.filename,
-                    "url": mxc,
                     "info": {"mimetype": part.content_type, "size": len(data)},
                     "m.mentions": {},
                 }
+                if self.matrix.is_encrypted(target_room):
+                    # The file as well as the message stays end-to-end encrypted.
+                    cipher, keys = await asyncio.to_thread(encrypt_attachment, data)
+                    mxc = await self.matrix.upload(
+                        cipher, "application/octet-stream", part.filename
+                    )
+                    content["file"] = {"url": mxc, **keys}
+                else:
+                    content["url"] = await self.matrix.upload(
+                        data, part.content_type, part.filename
+                    )
                 if thread:
                     content["m.relates_to"] = {
                         "rel_type": "m.thread",

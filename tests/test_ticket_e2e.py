@@ -628,6 +628,35 @@ async def test_encrypted_room_transcript_and_files(
             assert any(later in p.content for p in parts if p.is_body)
             f = next(p for p in parts if p.filename == "later.png")
             assert await rtc.attachment_bytes(f.id) == PNG[::-1]
+            # A file an agent attaches in RT arrives encrypted in the encrypted room.
+            await agent(
+                rt,
+                "POST",
+                f"/ticket/{n}/correspond",
+                {
+                    "Content": "here is the graph",
+                    "ContentType": "text/plain",
+                    "Attachments": [
+                        {
+                            "FileName": "graph.png",
+                            "FileType": "image/png",
+                            "FileContent": base64.b64encode(PNG).decode(),
+                        }
+                    ],
+                },
+            )
+            img = await c.wait_for(
+                bot_says(world, lambda x: x.thread_root == root and x.msgtype == "m.image"),
+                timeout=20,
+            )
+            file = img.content["file"]
+            assert "url" not in img.content
+            dl = await c.client.download(mxc=file["url"])
+            assert isinstance(dl, nio.DownloadResponse), dl
+            plain = nio.crypto.attachments.decrypt_attachment(
+                dl.body, file["key"]["k"], file["hashes"]["sha256"], file["iv"]
+            )
+            assert plain == PNG
     finally:
         for person in (world.admin, world.engineer, world.customer):
             await person.stop()
