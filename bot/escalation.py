@@ -94,6 +94,7 @@ MIGRATIONS = [
 ]
 
 WEBHOOK_POLL_DELAY_S = 0.3
+OUTBOX_KEEP_DAYS = 90  # finished items are kept this long (what went to RT, and when)
 RT_REF_RE = re.compile(r"\bRT#(\d{1,9})\b", re.IGNORECASE)
 STATUS_LABEL = {
     "new": "new (not yet picked up)",
@@ -698,6 +699,10 @@ class Escalation:
             self._outbox_wake.clear()
             # Always drain: it also re-posts RT#n replies a homeserver hiccup swallowed.
             ok = await self.drain()
+            await self.store.execute(
+                "DELETE FROM rt_outbox WHERE state='done' AND done_at < ?",
+                (_now() - OUTBOX_KEEP_DAYS * 86400,),
+            )
             timeout = self.settings.outbox_retry_seconds if not ok else 60.0
             try:
                 await asyncio.wait_for(self._outbox_wake.wait(), timeout)
@@ -744,6 +749,9 @@ class Escalation:
             await self._set_hw(txn.id)
         self.last_poll_ok = time.monotonic()
         self.metrics.last_poll.set(time.time())
+        if txns:
+            # The poll never asks for ids at or below the mark again: those ids are done.
+            await self.store.execute("DELETE FROM rt_own_txns WHERE txn_id <= ?", (txns[-1].id,))
         return len(txns)
 
     async def _set_hw(self, value: int) -> None:
