@@ -200,7 +200,9 @@ class Intake:
             sync.cancel()
             raise TimeoutError("stopping")
         stop.cancel()
-        return check(sync.result(), nio.SyncResponse, "sync")
+        resp = check(sync.result(), nio.SyncResponse, "sync")
+        await self.matrix.sync_processed()
+        return resp
 
     async def _collect(self, resp: nio.SyncResponse, since: str | None) -> list[Job]:
         """The batch's work, in order: invites, then each room's timeline (backfilled if limited)."""

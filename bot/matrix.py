@@ -87,6 +87,7 @@ class MatrixGateway:
         )
         self._dm_rooms: dict[str, str] = {}
         self._creators: dict[str, set[str]] = {}
+        self._sync_done = asyncio.Condition()
 
     # ---- session -------------------------------------------------------------
 
@@ -361,6 +362,9 @@ class MatrixGateway:
             initial_state=initial_state,
         )
         room_id = check(resp, nio.RoomCreateResponse, f"create DM with {user_id}").room_id
+        # nio knows the new room at once, but only with us in it: sending before a
+        # sync shows the invite would share the megolm key with nobody else.
+        await self.wait_for_room(room_id, member=user_id)
         self._dm_rooms[user_id] = room_id
         return room_id
 
@@ -430,15 +434,48 @@ class MatrixGateway:
         )
         return check(resp, nio.UploadResponse, f"upload {filename}").content_uri
 
-    async def wait_for_room(self, room_id: str, timeout: float = 10.0) -> bool:
-        """Wait until sync knows ``room_id``: nio refuses to send (e2e) into a room it has not
-        synced yet, which is the case right after ``dm_room`` created one. (added by access)"""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while room_id not in self.client.rooms:
-            if asyncio.get_running_loop().time() >= deadline:
-                return False
-            await asyncio.sleep(0.1)
+    async def wait_for_room(
+        self, room_id: str, timeout: float = 10.0, *, member: str | None = None
+    ) -> bool:
+        """Wait until a completely processed sync has shown ``room_id``.
+
+        nio refuses to send into a room no sync has shown (e.g. a DM just
+        created), and a room seen half-processed lacks its members, so the
+        megolm key would not reach the invitee. Only the intake's "sync done"
+        signal says the room's state is complete.
+        """
+        try:
+            async with asyncio.timeout(timeout), self._sync_done:
+                await self._sync_done.wait_for(lambda: self._room_has(room_id, member))
+        except TimeoutError:
+            return False
         return True
+
+    def _room_has(self, room_id: str, member: str | None) -> bool:
+        room = self.client.rooms.get(room_id)
+        return room is not None and (member is None or member in room.users)
+
+    async def sync_processed(self) -> None:
+        """Called by the intake after nio has fully processed a sync response.
+
+        Does the e2e bookkeeping nio's own ``sync_forever`` would do (we run our
+        own loop): without the key query, devices of people who appear later (a
+        DM invitee, a new member) never get the room key and cannot decrypt.
+        """
+        client = self.client
+        if client.olm is not None:
+            if client.outgoing_to_device_messages:
+                for resp in await client.send_to_device_messages():
+                    check(resp, nio.ToDeviceResponse, "send to-device")
+            if client.should_upload_keys:
+                check(await client.keys_upload(), nio.KeysUploadResponse, "keys upload")
+            if client.should_query_keys:
+                check(await client.keys_query(), nio.KeysQueryResponse, "keys query")
+            if client.should_claim_keys:
+                users = client.get_users_for_key_claiming()
+                check(await client.keys_claim(users), nio.KeysClaimResponse, "keys claim")
+        async with self._sync_done:
+            self._sync_done.notify_all()
 
 
 def _source(ev: Any) -> dict[str, Any]:
