@@ -45,7 +45,10 @@ class RTSettings(Section):
     customers_may_escalate: bool = False
     # Post RT comments (internal notes) to the staff room; never to the support room.
     comments_to_staff_room: bool = False
-    p1_notice: str = "For a P1 (production down) please also call Safespring support by phone."
+    p1_notice: str = (
+        "For a P1 (production down) also call Safespring support, 24/7: +47 23 65 32 23 (Norway) "
+        "or +46 8 551 073 74 (Sweden), and e-mail support@safespring.com."
+    )
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     timeout_seconds: float = Field(default=20.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10, description="extra attempts on 5xx/network")
