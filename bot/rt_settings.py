@@ -46,7 +46,7 @@ class RTSettings(Section):
     # Post RT comments (internal notes) to the staff room; never to the support room.
     comments_to_staff_room: bool = False
     p1_notice: str = (
-        "For a P1 (production down) also call Safespring support, 24/7: +47 23 65 32 23 (Norway) "
+        "For a P1 (production down) also call Safespring support by phone, 24/7: +47 23 65 32 23 (Norway) "
         "or +46 8 551 073 74 (Sweden), and e-mail support@safespring.com."
     )
     connect_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -17,7 +17,8 @@ from tests.synapse_server import Synapse, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
-DOCS = ROOT.parent / "shared" / "corpus" / "safespring-docs"
+from tests.shared_data import DOCS  # noqa: E402
+
 PEOPLE = {
     "admin": "admin-pass",
     "engineer": "engineer-pass",

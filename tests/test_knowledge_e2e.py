@@ -10,8 +10,7 @@ import pytest
 
 from bot.events import Event
 from tests.matrix_helpers import World, running_bot
-
-DOCS = Path(__file__).resolve().parents[2] / "shared/corpus/safespring-docs"
+from tests.shared_data import DOCS
 
 pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="shared docs corpus not present")
 

@@ -10,8 +10,7 @@ import pytest
 
 from knowledge.cli import main
 from knowledge.evaluate import Question, RankedItem, Result, score
-
-DOCS = Path(__file__).resolve().parents[2] / "shared/corpus/safespring-docs"
+from tests.shared_data import DOCS
 
 
 def _q(id_: str, expected: list[str] | None) -> Question:

@@ -9,8 +9,7 @@ import pytest
 from knowledge.gate import classify_message
 from knowledge.index import KnowledgeBase
 from knowledge.settings import KnowledgeSettings
-
-DOCS = Path(__file__).resolve().parents[2] / "shared/corpus/safespring-docs"
+from tests.shared_data import DOCS
 
 needs_docs = pytest.mark.skipif(not DOCS.is_dir(), reason="shared docs corpus not present")
 

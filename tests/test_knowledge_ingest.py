@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from knowledge.ingest import is_redirect_stub, load_tree, page_url, parse_page, slugify, unique
+from tests.shared_data import DOCS
 
-DOCS = Path(__file__).resolve().parents[2] / "shared/corpus/safespring-docs"
 CONTENT = DOCS / "content"
 
 pytestmark = pytest.mark.skipif(not CONTENT.is_dir(), reason="shared docs corpus not present")
