@@ -132,15 +132,23 @@ class App:
             sync_task.result()  # raises the sync failure
 
     async def _join_configured_rooms(self) -> None:
-        joined = set(self.services.matrix.client.rooms)
+        """Join the configured rooms if needed, and wait until a sync shows their state.
+
+        Jobs (the access check, the RT poller) start after this, so they never
+        see a room without its members.
+        """
+        matrix = self.services.matrix
         for room_id in (self.config.rooms.support, self.config.rooms.staff):
-            if room_id not in joined:
+            if room_id not in matrix.client.rooms:
                 try:
-                    await self.services.matrix.join(room_id)
+                    await matrix.join(room_id)
                 except MatrixError as exc:
                     log.error(
                         "cannot join configured room %s: %s (invite the bot first)", room_id, exc
                     )
+                    continue
+            if not await matrix.wait_for_room(room_id, member=matrix.user_id):
+                log.error("configured room %s did not show up in sync", room_id)
 
     async def _on_invite(self, room_id: str, inviter: str) -> None:
         """Join the configured rooms and DMs from known users; leave everything else."""

@@ -162,7 +162,6 @@ class Intake:
                 self.last_sync_ok = time.time()
                 self.metrics.synced()
                 first = False
-                self.synced_once.set()
         finally:
             # Finish what was already received (each event once; the token is
             # saved only after its batch is handled), then stop.
@@ -176,6 +175,7 @@ class Intake:
             for job in batch:
                 await job()
             await self.ledger.put("next_batch", token)
+            self.synced_once.set()  # the first batch (invites included) is fully handled
 
     async def _sleep(self, seconds: float) -> None:
         try:
