@@ -402,12 +402,7 @@ class AccessService:
         )
 
     def _dm_invite(self, room_id: str, inviter: str) -> bool:
-        # Read-only look at nio's invite state: no gateway method exposes it yet.
-        room = self._svc.matrix.client.invited_rooms.get(room_id)
-        if room is None or room.name or room.canonical_alias:
-            return False
-        people = set(room.users) | set(room.invited_users)
-        return people <= {inviter, self._svc.matrix.user_id}
+        return self._svc.matrix.invite_is_dm(room_id, inviter)
 
     # ---- registry writes ---------------------------------------------------------------------
 
@@ -664,7 +659,7 @@ class AccessService:
         except MatrixError as exc:
             log.warning("could not open a DM with %s: %s", user_id, exc)
             return
-        if room in matrix.client.rooms:
+        if matrix.knows_room(room):
             await self._send_quietly(user_id, room, html)
             return
         # A DM created just now is unknown until the next sync, and nio will not encrypt for

@@ -139,7 +139,7 @@ class App:
         """
         matrix = self.services.matrix
         for room_id in (self.config.rooms.support, self.config.rooms.staff):
-            if room_id not in matrix.client.rooms:
+            if not matrix.knows_room(room_id):
                 try:
                     await matrix.join(room_id)
                 except MatrixError as exc:

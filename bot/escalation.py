@@ -19,7 +19,6 @@ from html import unescape
 from typing import Any, Literal
 
 from aiohttp import web
-from nio.crypto.attachments import encrypt_attachment
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bot.context import Services
@@ -809,7 +808,7 @@ class Escalation:
                 }
                 if self.matrix.is_encrypted(target_room):
                     # The file as well as the message stays end-to-end encrypted.
-                    cipher, keys = await asyncio.to_thread(encrypt_attachment, data)
+                    cipher, keys = await asyncio.to_thread(self.matrix.encrypt_media, data)
                     mxc = await self.matrix.upload(
                         cipher, "application/octet-stream", part.filename
                     )

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 import nio
 from nio import AsyncClient, AsyncClientConfig
 from nio.api import MessageDirection, RelationshipType
+from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
+from nio.exceptions import EncryptionError
 from pydantic import BaseModel
 
 from bot.config import MatrixSettings
@@ -476,6 +478,83 @@ class MatrixGateway:
                 check(await client.keys_claim(users), nio.KeysClaimResponse, "keys claim")
         async with self._sync_done:
             self._sync_done.notify_all()
+
+    # ---- raw reads for callers that need what parse_event drops --------------------------
+
+    def knows_room(self, room_id: str) -> bool:
+        """Whether a sync has shown the bot joined to ``room_id`` (no I/O)."""
+        return room_id in self.client.rooms
+
+    def display_name(self, room_id: str, user_id: str) -> str:
+        """The member's display name in the room from sync state, else the user id (no I/O)."""
+        room = self.client.rooms.get(room_id)
+        name = room.user_name(user_id) if room else None
+        return name or user_id
+
+    def invite_is_dm(self, room_id: str, inviter: str) -> bool:
+        """Whether a pending invite is DM-shaped: unnamed, and only the inviter and the bot in it."""
+        room = self.client.invited_rooms.get(room_id)
+        if room is None or room.name or room.canonical_alias:
+            return False
+        people = set(room.users) | set(room.invited_users)
+        return people <= {inviter, self.user_id}
+
+    async def raw_event(self, room_id: str, event_id: str) -> dict[str, Any]:
+        """One event as the server's raw dict (with ``unsigned``), decrypted when possible."""
+        resp = check(
+            await self.client.room_get_event(room_id, event_id),
+            nio.RoomGetEventResponse,
+            f"get event {event_id}",
+        )
+        return self._raw_decrypted(resp.event)
+
+    async def thread_raw(self, room_id: str, root_id: str) -> list[dict[str, Any]]:
+        """Raw dicts of a thread's root and replies (root first, replies oldest first), decrypted.
+
+        For callers that need the bundled edit in ``unsigned.m.relations``; an event that
+        cannot be decrypted stays as the server sent it.
+        """
+        out = [await self.raw_event(room_id, root_id)]
+        replies: list[dict[str, Any]] = []
+        try:
+            async for ev in self.client.room_get_event_relations(
+                room_id,
+                root_id,
+                RelationshipType.thread,
+                direction=MessageDirection.front,
+                limit=100,
+            ):
+                replies.append(self._raw_decrypted(ev))
+        except nio.LocalProtocolError as exc:  # pragma: no cover - defensive
+            raise MatrixError("thread", str(exc)) from exc
+        replies.sort(key=lambda r: int(r.get("origin_server_ts") or 0))
+        return out + replies
+
+    def _raw_decrypted(self, ev: Any) -> dict[str, Any]:
+        if isinstance(ev, nio.MegolmEvent):
+            try:
+                ev = self.client.decrypt_event(ev)
+            except Exception:  # an undecryptable message is the caller's to skip, not fatal
+                log.warning("cannot decrypt %s", getattr(ev, "event_id", "?"))
+        src = getattr(ev, "source", None)
+        return src if isinstance(src, dict) else {}
+
+    @staticmethod
+    def decrypt_media(data: bytes, file: dict[str, Any], what: str) -> bytes:
+        """Plaintext of an encrypted attachment (``file`` is the event's EncryptedFile)."""
+        try:
+            return decrypt_attachment(data, file["key"]["k"], file["hashes"]["sha256"], file["iv"])
+        except (KeyError, TypeError, ValueError, EncryptionError) as exc:
+            raise MatrixError(what, str(exc)) from exc
+
+    @staticmethod
+    def encrypt_media(data: bytes) -> tuple[bytes, dict[str, Any]]:
+        """(ciphertext, EncryptedFile keys without ``url``) for an end-to-end encrypted upload.
+
+        CPU work: call it through ``asyncio.to_thread`` for large files.
+        """
+        cipher, keys = encrypt_attachment(data)
+        return cipher, dict(keys)
 
 
 def _source(ev: Any) -> dict[str, Any]:

@@ -14,10 +14,6 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import nio
-from nio.crypto.attachments import decrypt_attachment
-from nio.exceptions import EncryptionError
-
 from bot.events import Event, Kind, parse_event
 from bot.html import esc
 from bot.matrix import MatrixError, MatrixGateway, Media
@@ -53,9 +49,7 @@ def stamp(ts_ms: int) -> tuple[str, str]:
 
 
 def display_name(matrix: MatrixGateway, room_id: str, user_id: str) -> str:
-    room = matrix.client.rooms.get(room_id)
-    name = room.user_name(user_id) if room else None
-    return name or user_id
+    return matrix.display_name(room_id, user_id)
 
 
 def has_media(content: dict[str, Any]) -> bool:
@@ -70,12 +64,7 @@ async def fetch_media(matrix: MatrixGateway, content: dict[str, Any]) -> Media:
     file = content.get("file")
     if isinstance(file, dict) and file.get("url"):
         media = await matrix.download(str(file["url"]))
-        try:
-            data = decrypt_attachment(
-                media.data, file["key"]["k"], file["hashes"]["sha256"], file["iv"]
-            )
-        except (KeyError, TypeError, ValueError, EncryptionError) as exc:
-            raise MatrixError(f"decrypt {name}", str(exc)) from exc
+        data = matrix.decrypt_media(media.data, file, f"decrypt {name}")
         ctype = str(info.get("mimetype") or "application/octet-stream")
         return Media(data=data, content_type=ctype, filename=name)
     media = await matrix.download(str(content["url"]))
@@ -102,38 +91,13 @@ class ThreadMessage:
     body: str  # after edits
 
 
-async def _raw_event(matrix: MatrixGateway, room_id: str, event_id: str) -> dict[str, Any]:
-    resp = await matrix.client.room_get_event(room_id, event_id)
-    if not isinstance(resp, nio.RoomGetEventResponse):
-        raise MatrixError(f"get event {event_id}", str(resp))
-    return _decrypted(matrix, resp.event)
-
-
-def _decrypted(matrix: MatrixGateway, ev: Any) -> dict[str, Any]:
-    if isinstance(ev, nio.MegolmEvent):
-        try:
-            ev = matrix.client.decrypt_event(ev)
-        except Exception:  # an undecryptable message is left out, not fatal
-            log.warning("cannot decrypt %s for the transcript", getattr(ev, "event_id", "?"))
-    src = getattr(ev, "source", None)
-    return src if isinstance(src, dict) else {}
-
-
 async def thread_messages(matrix: MatrixGateway, room_id: str, root_id: str) -> list[ThreadMessage]:
     """Root and replies, oldest first, with the latest edit of each applied.
 
     Raw events (not the core's parsed Event) because the edit is in the bundled
     `unsigned.m.relations.m.replace` aggregation, which the server attaches to the original.
     """
-    raws = [await _raw_event(matrix, room_id, root_id)]
-    async for ev in matrix.client.room_get_event_relations(
-        room_id,
-        root_id,
-        nio.api.RelationshipType.thread,
-        direction=nio.api.MessageDirection.front,
-        limit=100,
-    ):
-        raws.append(_decrypted(matrix, ev))
+    raws = await matrix.thread_raw(room_id, root_id)
     out: list[ThreadMessage] = []
     for raw in raws:
         ev = parse_event(room_id, raw)
@@ -144,7 +108,7 @@ async def thread_messages(matrix: MatrixGateway, room_id: str, root_id: str) -> 
         if isinstance(edit, dict):
             if "content" not in edit and edit.get("event_id"):
                 try:
-                    edit = await _raw_event(matrix, room_id, edit["event_id"])
+                    edit = await matrix.raw_event(room_id, edit["event_id"])
                 except MatrixError:
                     edit = {}
             new = (edit.get("content") or {}).get("m.new_content")
