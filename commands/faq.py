@@ -242,7 +242,8 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
     prefix = ctx.config.bot.command_prefix
     conf = float(decision.features.get("confidence", 0.0))
     best = decision.best
-    if best is not None and (decision.answer or conf >= ctx.config.knowledge.min_confidence):
+    answered = best is not None and (decision.answer or conf >= ctx.config.knowledge.min_confidence)
+    if answered:
         html, plain = answer_html(best, prefix, auto=False)
     elif decision.hits:
         items = [
@@ -266,7 +267,7 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
         )
     answer_id = await ctx.reply(html, plain)
     await _record_answer(ctx, answer_id, decision, "faq", question)
-    if not decision.answer:
+    if not answered:  # a shown answer is not a gap in the docs
         await _gap(ctx, question, "silence", best)
 
 

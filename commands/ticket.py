@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SEVERITY_RE = re.compile(r"^P[123]$", re.IGNORECASE)
 TICKET_REACTIONS = ("🎫", "🎟️", "🎟")
 MAX_EXPANSIONS = 3
+EXPANSION_BUDGET_S = 3.0  # all RT#n lookups of one message together
 # RT calls someone is waiting for; the client's own budget (timeouts x retries) is far longer.
 INTERACTIVE_TIMEOUT_S = 10.0
 T = TypeVar("T")
@@ -317,15 +318,31 @@ async def ticket_expansion(ctx: EventContext) -> None:
         n = int(m.group(1))
         if n not in seen:
             seen.append(n)
-    lines = []
-    for n in seen[:MAX_EXPANSIONS]:
-        if not await svc.may_see_ticket(ctx.event.sender, n):
-            continue
-        try:
-            line = await _rt(svc.expand(n))
-        except RTError:
-            line = None
-        if line:
-            lines.append(line)
+    if not seen:
+        return
+    lines: list[str] = []
+
+    async def expand_all() -> None:
+        for n in seen[:MAX_EXPANSIONS]:
+            if not await svc.may_see_ticket(ctx.event.sender, n):
+                continue
+            if ctx.place is Place.support and ctx.is_staff:
+                # The support room is read by every organisation: staff mentioning a
+                # ticket there get a summary only for this very thread's ticket.
+                owned = await svc.mapping_by_ticket(n)
+                if not owned or owned.get("thread_id") != ctx.event.thread_id:
+                    continue
+            try:
+                line = await _rt(svc.expand(n))
+            except RTError:
+                line = None
+            if line:
+                lines.append(line)
+
+    try:
+        # Events are handled one at a time: a slow RT must not hold up the room.
+        await asyncio.wait_for(expand_all(), EXPANSION_BUDGET_S)
+    except TimeoutError:
+        log.warning("RT#n expansion gave up after %.0fs", EXPANSION_BUDGET_S)
     if lines:
         await ctx.reply("<br>".join(lines))
