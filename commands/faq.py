@@ -150,16 +150,28 @@ async def _record_answer(
 
 
 async def _gap(ctx: EventContext, question: str, why: str, hit: Hit | None = None) -> None:
+    await _store_gap(
+        ctx,
+        question,
+        why,
+        hit.path if hit else None,
+        hit.section if hit else None,
+        ctx.event.room_id,
+    )
+
+
+async def _store_gap(
+    ctx: EventContext,
+    question: str,
+    why: str,
+    path: str | None,
+    section: str | None,
+    room_id: str,
+) -> None:
+    """One row for `!kb gaps`: a question the docs did not answer (silence or 👎)."""
     await ctx.store.execute(
         "INSERT INTO kb_gaps (question, why, path, section, room_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            question,
-            why,
-            hit.path if hit else None,
-            hit.section if hit else None,
-            ctx.event.room_id,
-            _now_ms(ctx),
-        ),
+        (question, why, path, section, room_id, _now_ms(ctx)),
     )
 
 
@@ -330,10 +342,7 @@ async def _retract(ctx: EventContext, row: dict[str, Any], why: str) -> None:
     await ctx.store.execute(
         "UPDATE kb_answers SET retracted = 1 WHERE event_id = ?", (row["event_id"],)
     )
-    await ctx.store.execute(
-        "INSERT INTO kb_gaps (question, why, path, section, room_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
-        (row["question"], why, row["path"], row["section"], row["room_id"], _now_ms(ctx)),
-    )
+    await _store_gap(ctx, row["question"], why, row["path"], row["section"], row["room_id"])
 
 
 @command("kb reload", summary="rebuild the docs index now", role=Role.admin, places=ANYWHERE)
@@ -402,17 +411,8 @@ async def feedback(ctx: EventContext) -> None:
         if ctx.is_staff and not row["retracted"]:
             await _retract(ctx, row, "thumbs down")
         elif not ctx.is_staff:
-            await ctx.store.execute(
-                "INSERT INTO kb_gaps (question, why, path, section, room_id, ts)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    row["question"],
-                    "thumbs down",
-                    row["path"],
-                    row["section"],
-                    row["room_id"],
-                    _now_ms(ctx),
-                ),
+            await _store_gap(
+                ctx, row["question"], "thumbs down", row["path"], row["section"], row["room_id"]
             )
 
 
