@@ -241,6 +241,9 @@ async def test_shadow_mode_acts_on_nothing(world: World) -> None:
         ]
         assert not [ev for ev in c.events if dm_from_bot(world)(ev)]
         assert leaked  # still there: nothing was redacted
+    # Not acted on, but never stored either (no FAQ gap, no ticket outbox row).
+    for path in world.data_dir.glob("backchannel.sqlite3*"):
+        assert SECRET.encode() not in path.read_bytes(), path.name
 
 
 async def test_undo_of_a_mute(world: World) -> None:

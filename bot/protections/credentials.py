@@ -94,21 +94,26 @@ class CredentialProtection(BaseProtection):
         return Verdict(reason=f"credential: {names}", redact=True)
 
     async def handle(self, ctx: EventContext) -> bool:
+        """Act on a secret when allowed; swallow it in every case.
+
+        Shadow mode, staff exemption and the backlog only decide whether the bot
+        *acts*. A message carrying a secret is never answered, stored or copied into
+        a ticket, so once found it stops here whatever the action.
+        """
         ev = ctx.event
+        enabled, shadow = self.mode
+        if not enabled or ev.kind != "message" or ev.room_id != self.moderator.support:
+            return False
+        if ev.sender == self.moderator.matrix.user_id:
+            return False
         size = len(ev.body) + len(formatted(ev))
-        if size > OFFLOAD_CHARS and ev.kind == "message":
-            # Same gate as BaseProtection.handle, but the scan runs in a worker thread.
-            enabled, shadow = self.mode
-            if not enabled or ev.room_id != self.moderator.support or self.exempt(ctx):
-                return False
-            if ev.backlog and not self.acts_on_backlog:
-                return False
-            verdict = self._verdict(await asyncio.to_thread(scan, ev))
-            if verdict is None:
-                return False
+        found = await asyncio.to_thread(scan, ev) if size > OFFLOAD_CHARS else scan(ev)
+        verdict = self._verdict(found)
+        if verdict is None:
+            return False
+        if not self.exempt(ctx) and (not ev.backlog or self.acts_on_backlog):
             await self.enforce(ctx, verdict, shadow)
-            return not shadow
-        return await super().handle(ctx)
+        return True
 
     async def enforce(self, ctx: EventContext, verdict: Verdict, shadow: bool) -> None:
         ev = ctx.event
