@@ -39,9 +39,9 @@ from bot.access import MIGRATIONS, AccessService
 from bot.access_models import Org
 from bot.access_settings import AccessSettings
 from bot.store import Store
-from tests.conftest import build_world, make_person
-from tests.matrix_helpers import World, running_bot
-from tests.synapse_server import Synapse, free_port
+from harness.matrix_helpers import World, running_bot
+from harness.synapse_server import Synapse, free_port
+from harness.world import build_world, make_person
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "access.json"

@@ -57,9 +57,9 @@ from bot.roles import ANYWHERE, Roles
 from bot.router import Router
 from bot.store import Store
 from commands.registry import Registry, command, passive
-from tests.conftest import build_world, create_room
-from tests.matrix_helpers import Person, World
-from tests.synapse_server import Account, Synapse, free_port
+from harness.matrix_helpers import Person, World
+from harness.synapse_server import Account, Synapse, free_port
+from harness.world import build_world, create_room
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "foundation.json"

@@ -144,9 +144,9 @@ def fake_pair(rng: random.Random) -> str:
 
 
 async def latency(posts: int) -> dict[str, float]:
-    from tests.conftest import build_world
-    from tests.matrix_helpers import running_bot
-    from tests.synapse_server import Synapse, free_port
+    from harness.matrix_helpers import running_bot
+    from harness.synapse_server import Synapse, free_port
+    from harness.world import build_world
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-protections-"))
     server = Synapse(tmp / "synapse", free_port())

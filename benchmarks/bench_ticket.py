@@ -34,10 +34,10 @@ import aiohttp
 
 from bot.rt import RTClient
 from bot.rt_settings import RTSettings
-from tests.conftest import build_world
-from tests.matrix_helpers import World, running_bot
-from tests.rt_server import RTInstance, start_rt
-from tests.synapse_server import Synapse, free_port
+from harness.matrix_helpers import World, running_bot
+from harness.rt_server import RTInstance, start_rt
+from harness.synapse_server import Synapse, free_port
+from harness.world import build_world
 
 RT_NUM = re.compile(r"RT#(\d+)")
 

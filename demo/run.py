@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from tests.conftest import create_room
-from tests.rt_server import RTUnavailableError, start_rt
-from tests.synapse_server import Synapse, free_port
+from harness.rt_server import RTUnavailableError, start_rt
+from harness.synapse_server import Synapse, free_port
+from harness.world import create_room
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
-from tests.shared_data import DOCS  # noqa: E402
+from harness.shared_data import DOCS  # noqa: E402
 
 PEOPLE = {
     "admin": "admin-pass",

@@ -9,8 +9,8 @@ from typing import Any
 from bot.access_models import Org
 from bot.app import App
 from bot.events import Event
-from tests.conftest import make_person
-from tests.matrix_helpers import Person, World
+from harness.matrix_helpers import Person, World
+from harness.world import make_person
 
 _names = itertools.count()
 

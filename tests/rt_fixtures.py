@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.rt_server import RTInstance, rt_installed, start_rt
+from harness.rt_server import RTInstance, rt_installed, start_rt
 
 
 @pytest.fixture(scope="session")

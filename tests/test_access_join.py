@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.matrix_helpers import World, running_bot
 from tests.access_helpers import (
     access_config,
     add_org,
@@ -12,7 +13,6 @@ from tests.access_helpers import (
     open_dm,
     staff_line,
 )
-from tests.matrix_helpers import World, running_bot
 
 
 async def test_auto_admit_by_homeserver(world: World) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main as cli_main
+from harness.matrix_helpers import World, running_bot
 from tests.access_helpers import (
     Clock,
     access_config,
@@ -21,7 +22,6 @@ from tests.access_helpers import (
     open_dm,
     staff_line,
 )
-from tests.matrix_helpers import World, running_bot
 
 
 def cli_config(world: World, tmp_path: Path) -> Path:

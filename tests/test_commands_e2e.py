@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.matrix_helpers import World, running_bot
+from harness.matrix_helpers import World, running_bot
 
 
 async def test_help_ping_refusal_unknown_and_quoting(world: World) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import make_person
-from tests.matrix_helpers import World, running_bot
+from harness.matrix_helpers import World, running_bot
+from harness.world import make_person
 
 
 async def test_bot_dm_to_a_stranger_is_readable(world: World, tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import build_world
-from tests.matrix_helpers import World, running_bot
-from tests.synapse_server import Synapse
+from harness.matrix_helpers import World, running_bot
+from harness.synapse_server import Synapse
+from harness.world import build_world
 
 
 def pongs_for(world: World, ping_ids: list[str]) -> dict[str, int]:

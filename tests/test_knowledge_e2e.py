@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.events import Event
-from tests.matrix_helpers import World, running_bot
-from tests.shared_data import DOCS
+from harness.matrix_helpers import World, running_bot
+from harness.shared_data import DOCS
 
 pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="shared docs corpus not present")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.shared_data import DOCS
 from knowledge.cli import main
 from knowledge.evaluate import Question, RankedItem, Result, score
-from tests.shared_data import DOCS
 
 
 def _q(id_: str, expected: list[str] | None) -> Question:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.shared_data import DOCS
 from knowledge.gate import classify_message
 from knowledge.index import KnowledgeBase
 from knowledge.settings import KnowledgeSettings
-from tests.shared_data import DOCS
 
 needs_docs = pytest.mark.skipif(not DOCS.is_dir(), reason="shared docs corpus not present")
 

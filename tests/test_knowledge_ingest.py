@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.shared_data import DOCS
 from knowledge.ingest import is_redirect_stub, load_tree, page_url, parse_page, slugify, unique
-from tests.shared_data import DOCS
 
 CONTENT = DOCS / "content"
 

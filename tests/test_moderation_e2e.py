@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.events import Event
-from tests.conftest import make_person
-from tests.matrix_helpers import Person, World, running_bot
+from harness.matrix_helpers import Person, World, running_bot
+from harness.world import make_person
 
 # Synthetic, shaped like a Ceph RGW key pair; belongs to nothing.
 ACCESS = "7ZQ2X9RLDPK3M0WVB4TA"

@@ -22,7 +22,7 @@ from bot.rt import (
     ticketsql_quote,
 )
 from bot.rt_settings import RTSettings
-from tests.rt_server import RTInstance, free_port
+from harness.rt_server import RTInstance, free_port
 
 # A 1x1 PNG: real image bytes including values >= 0x80.
 PNG = bytes.fromhex(

@@ -10,9 +10,9 @@ import sys
 import aiohttp
 import nio
 
-from tests.conftest import create_room, make_person
-from tests.matrix_helpers import World, running_bot
-from tests.synapse_server import free_port
+from harness.matrix_helpers import World, running_bot
+from harness.synapse_server import free_port
+from harness.world import create_room, make_person
 
 
 async def test_invites_only_from_configured_rooms_or_known_people(world: World) -> None:

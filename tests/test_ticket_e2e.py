@@ -17,9 +17,9 @@ from bot.escalation import CrashInjected
 from bot.events import Event
 from bot.rt import RTClient
 from bot.rt_settings import RTSettings
-from tests.conftest import make_person
-from tests.matrix_helpers import Person, World, running_bot
-from tests.rt_server import RTInstance
+from harness.matrix_helpers import Person, World, running_bot
+from harness.rt_server import RTInstance
+from harness.world import make_person
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -595,7 +595,7 @@ async def send_encrypted_image(
 async def test_encrypted_room_transcript_and_files(
     synapse: Any, tmp_path: Any, rt: RTInstance, rtc: RTClient
 ) -> None:
-    from tests.conftest import build_world
+    from harness.world import build_world
 
     world = await build_world(synapse, tmp_path, encrypted=True)
     c, e = world.customer, world.engineer
@@ -665,7 +665,7 @@ async def test_encrypted_room_transcript_and_files(
 async def test_rt_webhook_scrip_triggers_an_early_poll(
     world: World, rt: RTInstance, rtc: RTClient
 ) -> None:
-    from tests.synapse_server import free_port
+    from harness.synapse_server import free_port
 
     port = free_port()
     cfg = world.config(
@@ -700,7 +700,7 @@ async def test_hanging_rt_does_not_stall_the_bot(world: World, rt: RTInstance) -
     """A fault fake: an 'RT' that accepts connections and never answers."""
     from aiohttp import web
 
-    from tests.synapse_server import free_port
+    from harness.synapse_server import free_port
 
     async def hang(request: web.Request) -> web.Response:
         await asyncio.sleep(3600)
@@ -738,7 +738,7 @@ async def test_ambiguous_timeouts_never_duplicate(
     out by RT but answered too late (client timeout), so the bot cannot know they happened."""
     from aiohttp import web
 
-    from tests.synapse_server import free_port
+    from harness.synapse_server import free_port
 
     delayed: set[str] = set()
 

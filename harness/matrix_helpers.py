@@ -15,7 +15,7 @@ import nio
 from bot.app import App
 from bot.config import Config
 from bot.events import Event, parse_event
-from tests.synapse_server import Account, Synapse
+from harness.synapse_server import Account, Synapse
 
 
 class Person:

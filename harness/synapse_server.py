@@ -4,7 +4,7 @@ Built from ../shared/notes/synapse-for-tests.md: client API only, no
 federation, rate limits lifted (``per_second: 0`` would block), the sync
 response cache off (otherwise a quick restart replays old events).
 
-    python -m tests.synapse_server DIR   # start (or restart) and print the URL
+    python -m harness.synapse_server DIR   # start (or restart) and print the URL
 """
 
 from __future__ import annotations
