@@ -35,10 +35,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.access import MIGRATIONS, AccessService
-from bot.access_models import Org
-from bot.access_settings import AccessSettings
 from bot.store import Store
+from commands.access.models import Org
+from commands.access.service import MIGRATIONS, AccessService
+from commands.access.settings import AccessSettings
 from harness.matrix_helpers import World, running_bot
 from harness.synapse_server import Synapse, free_port
 from harness.world import build_world, make_person

@@ -53,10 +53,10 @@ from bot.events import Event, Kind, parse_event
 from bot.intake import Intake
 from bot.matrix import MatrixGateway
 from bot.metrics import Metrics
+from bot.registry import Registry, command, passive
 from bot.roles import ANYWHERE, Roles
 from bot.router import Router
 from bot.store import Store
-from commands.registry import Registry, command, passive
 from harness.matrix_helpers import Person, World
 from harness.synapse_server import Account, Synapse, free_port
 from harness.world import build_world, create_room

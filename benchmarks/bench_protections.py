@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.events import Event, Kind  # noqa: E402
-from bot.protections.credentials import CredentialProtection  # noqa: E402
-from bot.protections.credentials_detector import find_secrets  # noqa: E402
-from bot.protections.flood import FloodProtection  # noqa: E402
-from bot.protections.mentions import MentionProtection  # noqa: E402
-from bot.protections.settings import ModerationSettings  # noqa: E402
-from bot.protections.spam import SpamProtection  # noqa: E402
+from commands.moderation.protections.credentials import CredentialProtection  # noqa: E402
+from commands.moderation.protections.credentials_detector import find_secrets  # noqa: E402
+from commands.moderation.protections.flood import FloodProtection  # noqa: E402
+from commands.moderation.protections.mentions import MentionProtection  # noqa: E402
+from commands.moderation.protections.spam import SpamProtection  # noqa: E402
+from commands.moderation.settings import ModerationSettings  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "credential_corpus" / "corpus.jsonl"
 RESULTS = ROOT / "benchmarks" / "results" / "protections.json"

@@ -32,8 +32,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.rt import RTClient
-from bot.rt_settings import RTSettings
+from commands.escalation.rt.rest2 import RTClient
+from commands.escalation.settings import RTSettings
 from harness.matrix_helpers import World, running_bot
 from harness.rt_server import RTInstance, start_rt
 from harness.synapse_server import Synapse, free_port

@@ -2,7 +2,7 @@
 
 Features plug in through ``FEATURES``: each module has ``async def setup(app)``
 that registers its migrations, services, background tasks and web routes.
-Their commands register themselves on import (see commands/registry.py).
+Their commands register themselves on import (see bot/registry.py).
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from bot.context import Services, utcnow
 from bot.intake import Intake
 from bot.matrix import MatrixError, MatrixGateway
 from bot.metrics import Metrics
+from bot.registry import Registry, registry
 from bot.roles import Roles
 from bot.router import Router
 from bot.store import Store
 from bot.web import build_web_app, start_web
-from commands.registry import Registry, registry
 
 log = logging.getLogger(__name__)
 
 # One line per feature; each module exposes ``async def setup(app: App) -> None``.
 FEATURES: list[str] = [
-    "commands.help",
-    "commands.access",
-    "commands.ticket",
-    "commands.moderation",
-    "commands.faq",
+    "commands.general.commands",
+    "commands.access.commands",
+    "commands.escalation.commands",
+    "commands.moderation.commands",
+    "commands.faq.commands",
 ]
 
 BackgroundJob = Callable[[], Awaitable[None]]

@@ -19,10 +19,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot.access_settings import AccessSettings
-from bot.protections.settings import ModerationSettings
-from bot.rt_settings import RTSettings
 from bot.settings_base import Section
+from commands.access.settings import AccessSettings
+from commands.escalation.settings import RTSettings
+from commands.moderation.settings import ModerationSettings
 from knowledge.settings import KnowledgeSettings
 
 

@@ -17,7 +17,7 @@ from bot.roles import Place, Role, Roles
 from bot.store import Store
 
 if TYPE_CHECKING:
-    from bot.protections.base import Protection
+    from bot.protection import Protection
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Services:
     protections: list[Protection] = field(default_factory=list)
     # Feature services (set by each feature's setup(); None when the feature is off).
     kb: Any = None  # knowledge base (knowledge.index.KnowledgeBase holder)
-    rt: Any = None  # bot.rt.RTClient
+    rt: Any = None  # commands.escalation.rt.rest2.RTClient
     escalation: Any = None  # !ticket / RT sync service
     access: Any = None  # entitlement registry service
     moderation: Any = None  # moderation / audit service

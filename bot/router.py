@@ -14,8 +14,8 @@ from rapidfuzz import process
 from bot.context import EventContext, Services
 from bot.events import Event, Kind
 from bot.html import code, esc
+from bot.registry import Command, Registry, UsageError, tokenize
 from bot.roles import Place, Role
-from commands.registry import Command, Registry, UsageError, tokenize
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.access_models import Org
 from bot.app import App
 from bot.events import Event
+from commands.access.models import Org
 from harness.matrix_helpers import Person, World
 from harness.world import make_person
 

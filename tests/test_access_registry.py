@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.access import MIGRATIONS, AccessService, RateLimiter, next_daily
-from bot.access_models import ImportProblems, Org, last_day, parse_csv, parse_toml, parse_until
-from bot.access_settings import AccessSettings
 from bot.store import Store
+from commands.access.models import ImportProblems, Org, last_day, parse_csv, parse_toml, parse_until
+from commands.access.service import MIGRATIONS, AccessService, RateLimiter, next_daily
+from commands.access.settings import AccessSettings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

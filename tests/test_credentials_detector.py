@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.protections.credentials_detector import Finding, Kind, find_secrets, is_placeholder, mask
+from commands.moderation.protections.credentials_detector import (
+    Finding,
+    Kind,
+    find_secrets,
+    is_placeholder,
+    mask,
+)
 
 CORPUS = Path(__file__).parent / "data" / "credential_corpus" / "corpus.jsonl"
 

@@ -8,19 +8,19 @@ from typing import Any
 import pytest
 
 from bot.events import Event, Kind
-from bot.protections.common import host_allowed, hosts, ladder_step, mentioned
-from bot.protections.credentials import CredentialProtection
-from bot.protections.flood import FloodProtection
-from bot.protections.mentions import MentionProtection
-from bot.protections.settings import (
+from bot.registry import UsageError
+from commands.moderation.commands import parse_duration
+from commands.moderation.protections.common import host_allowed, hosts, ladder_step, mentioned
+from commands.moderation.protections.credentials import CredentialProtection
+from commands.moderation.protections.flood import FloodProtection
+from commands.moderation.protections.mentions import MentionProtection
+from commands.moderation.protections.spam import SpamProtection
+from commands.moderation.settings import (
     FloodSettings,
     MentionSettings,
     ModerationSettings,
     SpamSettings,
 )
-from bot.protections.spam import SpamProtection
-from commands.moderation import parse_duration
-from commands.registry import UsageError
 
 STAFF = {"@eng1:hs", "@eng2:hs", "@eng3:hs", "@eng4:hs"}
 T0 = 1_800_000_000_000

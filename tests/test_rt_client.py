@@ -1,4 +1,4 @@
-"""bot.rt against a real RT 5 (the session-scoped `rt` fixture from tests/rt_fixtures.py)."""
+"""commands.escalation.rt.rest2 against a real RT 5 (the session-scoped `rt` fixture from tests/rt_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-import bot.rt as rtmod
-from bot.rt import (
+import commands.escalation.rt.rest2 as rtmod
+from commands.escalation.rt.rest2 import (
     RTAuthError,
     RTClient,
     RTFile,
@@ -21,7 +21,7 @@ from bot.rt import (
     RTUnavailable,
     ticketsql_quote,
 )
-from bot.rt_settings import RTSettings
+from commands.escalation.settings import RTSettings
 from harness.rt_server import RTInstance, free_port
 
 # A 1x1 PNG: real image bytes including values >= 0x80.

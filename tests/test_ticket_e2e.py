@@ -13,10 +13,10 @@ import aiohttp
 import nio
 import pytest
 
-from bot.escalation import CrashInjected
 from bot.events import Event
-from bot.rt import RTClient
-from bot.rt_settings import RTSettings
+from commands.escalation.rt.rest2 import RTClient
+from commands.escalation.service import CrashInjected
+from commands.escalation.settings import RTSettings
 from harness.matrix_helpers import Person, World, running_bot
 from harness.rt_server import RTInstance
 from harness.world import make_person

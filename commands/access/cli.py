@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from bot.access import MIGRATIONS, AccessService, ImportSummary
-from bot.access_models import ImportProblems
 from bot.config import Config
 from bot.context import utcnow
 from bot.store import Store
+from commands.access.models import ImportProblems
+from commands.access.service import MIGRATIONS, AccessService, ImportSummary
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -58,7 +58,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> ImportSummary | None:
-        from bot.access_models import parse_registry
+        from commands.access.models import parse_registry
 
         if args.dry_run:
             parse_registry(text, fmt)

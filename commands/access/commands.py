@@ -1,6 +1,6 @@
 """Access to the support room: !join, knocks, admin decisions, !access and !orgs, the checks.
 
-The service (bot/access.py) holds the rules and effects; this module is the
+The service (commands/access/service.py) holds the rules and effects; this module is the
 Matrix surface: parsing, role/place gates (via the registry), replies.
 """
 
@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from bot.access import MIGRATIONS, AccessService, Refusal, next_daily, split_target
-from bot.access_models import (
+from bot.context import EventContext
+from bot.events import Kind
+from bot.html import bullet_list, code, esc, user_pill
+from bot.registry import UsageError, argument, command, passive, reaction
+from bot.roles import STAFF_ONLY, Place, Role
+from commands.access.models import (
     ORG_ID,
     MemberState,
     Org,
@@ -24,11 +28,7 @@ from bot.access_models import (
     valid_email,
     valid_mxid,
 )
-from bot.context import EventContext
-from bot.events import Kind
-from bot.html import bullet_list, code, esc, user_pill
-from bot.roles import STAFF_ONLY, Place, Role
-from commands.registry import UsageError, argument, command, passive, reaction
+from commands.access.service import MIGRATIONS, AccessService, Refusal, next_daily, split_target
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -218,7 +218,7 @@ async def access_deny(ctx: EventContext, args: Namespace) -> None:
 
 
 def _member_line(m: object) -> str:
-    from bot.access_models import Member
+    from commands.access.models import Member
 
     assert isinstance(m, Member)
     until = f" until {last_day(m.expires_at).isoformat()}" if m.expires_at else ""

@@ -23,8 +23,11 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot import access_texts as texts
-from bot.access_models import (
+from bot.html import code, esc
+from bot.matrix import MatrixError
+from bot.store import Store, Transaction
+from commands.access import texts
+from commands.access.models import (
     ORG_ID,
     AccessRequest,
     AuditEntry,
@@ -45,10 +48,7 @@ from bot.access_models import (
     valid_email,
     valid_mxid,
 )
-from bot.access_settings import AccessSettings
-from bot.html import code, esc
-from bot.matrix import MatrixError
-from bot.store import Store, Transaction
+from commands.access.settings import AccessSettings
 
 if TYPE_CHECKING:
     from bot.context import Services

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.access_models import AccessRequest, Org
-from bot.access_settings import AccessSettings
 from bot.html import bullet_list, code, esc, user_pill
+from commands.access.models import AccessRequest, Org
+from commands.access.settings import AccessSettings
 
 
 def welcome(settings: AccessSettings, prefix: str, org: Org) -> str:

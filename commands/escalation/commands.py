@@ -15,13 +15,13 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.context import EventContext
-from bot.escalation import RT_REF_RE, Escalation
 from bot.events import Event, Kind
 from bot.html import code, esc
 from bot.matrix import MatrixError
+from bot.registry import UsageError, argument, command, passive, reaction
 from bot.roles import ROOMS, Place, Role
-from bot.rt import RTClient, RTError, RTNotFound, RTUnavailable
-from commands.registry import UsageError, argument, command, passive, reaction
+from commands.escalation.rt.rest2 import RTClient, RTError, RTNotFound, RTUnavailable
+from commands.escalation.service import RT_REF_RE, Escalation
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -49,7 +49,7 @@ async def setup(app: App) -> None:
     settings = app.config.rt
     if settings is None or not settings.enabled:
         return
-    from bot.escalation import MIGRATIONS
+    from commands.escalation.service import MIGRATIONS
 
     await app.services.store.migrate("rt", MIGRATIONS)
     client = RTClient(settings)

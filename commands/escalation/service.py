@@ -25,7 +25,7 @@ from bot.context import Services
 from bot.events import Event
 from bot.html import esc, link
 from bot.matrix import MatrixError
-from bot.rt import (
+from commands.escalation.rt.rest2 import (
     RTAuthError,
     RTClient,
     RTError,
@@ -36,8 +36,8 @@ from bot.rt import (
     Transaction,
     ticketsql_quote,
 )
-from bot.rt_settings import RTSettings, Severity
-from bot.transcript import (
+from commands.escalation.settings import RTSettings, Severity
+from commands.escalation.transcript import (
     FILE_MSGTYPES,
     build_transcript,
     display_name,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.events import Event, Kind, parse_event
 from bot.html import esc
 from bot.matrix import MatrixError, MatrixGateway, Media
-from bot.rt import RTFile
+from commands.escalation.rt.rest2 import RTFile
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from bot.context import EventContext
 from bot.events import Kind
 from bot.html import bullet_list, code, esc, link
 from bot.matrix import MatrixError
+from bot.registry import argument, command, passive, reaction
 from bot.roles import ANYWHERE, Place, Role
-from commands.registry import argument, command, passive, reaction
 from knowledge.index import Decision, Hit
 from knowledge.service import KnowledgeService
 

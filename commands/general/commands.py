@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.context import EventContext
 from bot.html import bullet_list, code, esc
-from commands.registry import argument, command
+from bot.registry import argument, command
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING
 
 from bot.context import EventContext
 from bot.html import code, esc, user_pill
-from bot.protections.common import BaseProtection, formatted
-from bot.protections.credentials import CredentialProtection
-from bot.protections.flood import FloodProtection
-from bot.protections.mentions import MentionProtection
-from bot.protections.moderator import (
+from bot.registry import UsageError, argument, command, reaction
+from bot.roles import ROOMS, STAFF_ONLY, Role
+from commands.moderation.moderator import (
     MIGRATIONS,
     UNDO_KEY,
     Moderator,
@@ -25,10 +23,12 @@ from bot.protections.moderator import (
     Outcome,
     Refused,
 )
-from bot.protections.settings import ModerationSettings
-from bot.protections.spam import SpamProtection
-from bot.roles import ROOMS, STAFF_ONLY, Role
-from commands.registry import UsageError, argument, command, reaction
+from commands.moderation.protections.common import BaseProtection, formatted
+from commands.moderation.protections.credentials import CredentialProtection
+from commands.moderation.protections.flood import FloodProtection
+from commands.moderation.protections.mentions import MentionProtection
+from commands.moderation.protections.spam import SpamProtection
+from commands.moderation.settings import ModerationSettings
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -21,7 +21,7 @@ from bot.context import Services
 from bot.events import Event
 from bot.html import code, esc, user_pill
 from bot.matrix import MatrixError
-from bot.protections.settings import ModerationSettings, ProtectionSwitch
+from commands.moderation.settings import ModerationSettings, ProtectionSwitch
 
 log = logging.getLogger(__name__)
 

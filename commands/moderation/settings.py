@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from bot.protections.credentials_detector import Kind as SecretKind
 from bot.settings_base import Section
+from commands.moderation.protections.credentials_detector import Kind as SecretKind
 
 Step = Literal["warn", "mute", "kick"]
 

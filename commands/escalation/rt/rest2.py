@@ -21,7 +21,7 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.rt_settings import RTSettings
+from commands.escalation.settings import RTSettings
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from bot.context import EventContext
 from bot.events import Event
 from bot.html import esc, user_pill
-from bot.protections.moderator import Moderator, Refused
-from bot.protections.settings import ProtectionSwitch, Step
 from bot.roles import Place
+from commands.moderation.moderator import Moderator, Refused
+from commands.moderation.settings import ProtectionSwitch, Step
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from typing import ClassVar
 from bot.context import EventContext
 from bot.events import Event
 from bot.html import esc, link, user_pill
-from bot.protections.common import BaseProtection, Verdict, formatted
-from bot.protections.credentials_detector import Finding, find_secrets, kinds
-from bot.protections.credentials_detector import Kind as SecretKind
-from bot.protections.moderator import Moderator, Refused
-from bot.protections.settings import CredentialSettings
+from commands.moderation.moderator import Moderator, Refused
+from commands.moderation.protections.common import BaseProtection, Verdict, formatted
+from commands.moderation.protections.credentials_detector import Finding, find_secrets, kinds
+from commands.moderation.protections.credentials_detector import Kind as SecretKind
+from commands.moderation.settings import CredentialSettings
 
 log = logging.getLogger(__name__)
 

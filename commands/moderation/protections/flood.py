@@ -6,9 +6,9 @@ from collections import deque
 from typing import ClassVar
 
 from bot.events import Event
-from bot.protections.common import BaseProtection, Strikes, Verdict, ladder_step
-from bot.protections.moderator import Moderator
-from bot.protections.settings import FloodSettings
+from commands.moderation.moderator import Moderator
+from commands.moderation.protections.common import BaseProtection, Strikes, Verdict, ladder_step
+from commands.moderation.settings import FloodSettings
 
 
 class FloodProtection(BaseProtection):

@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.events import Event
-from bot.protections.common import BaseProtection, Strikes, Verdict, ladder_step, mentioned
-from bot.protections.moderator import Moderator
-from bot.protections.settings import MentionSettings
+from commands.moderation.moderator import Moderator
+from commands.moderation.protections.common import (
+    BaseProtection,
+    Strikes,
+    Verdict,
+    ladder_step,
+    mentioned,
+)
+from commands.moderation.settings import MentionSettings
 
 
 class MentionProtection(BaseProtection):

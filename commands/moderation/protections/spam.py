@@ -8,9 +8,16 @@ import re
 from typing import ClassVar
 
 from bot.events import Event
-from bot.protections.common import BaseProtection, Verdict, host_allowed, hosts, is_media, mentioned
-from bot.protections.moderator import Moderator
-from bot.protections.settings import SpamSettings
+from commands.moderation.moderator import Moderator
+from commands.moderation.protections.common import (
+    BaseProtection,
+    Verdict,
+    host_allowed,
+    hosts,
+    is_media,
+    mentioned,
+)
+from commands.moderation.settings import SpamSettings
 
 
 class SpamProtection(BaseProtection):
