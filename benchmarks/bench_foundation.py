@@ -391,14 +391,16 @@ class StubGateway:
 def bench_registry() -> Registry:
     reg = Registry()
 
-    @passive("noop", kinds=(Kind.message,), places=ANYWHERE, into=reg)
+    @passive("noop", kinds=(Kind.message,), places=ANYWHERE)
     async def noop_passive(ctx: EventContext) -> None:
         return None
 
-    @command("noop", summary="does nothing", into=reg)
+    @command("noop", summary="does nothing")
     async def noop_command(ctx: EventContext, args: argparse.Namespace) -> None:
         return None
 
+    reg.add(noop_passive)
+    reg.add(noop_command)
     return reg
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -18,27 +17,19 @@ from datetime import datetime
 from aiohttp import web
 
 from bot import intake as intake_mod
+from bot.capability import capabilities
 from bot.config import Config
 from bot.context import Services, utcnow
 from bot.intake import Intake
 from bot.matrix import MatrixError, MatrixGateway
 from bot.metrics import Metrics
-from bot.registry import Registry, registry
+from bot.registry import Registry
 from bot.roles import Roles
 from bot.router import Router
 from bot.store import Store
 from bot.web import build_web_app, start_web
 
 log = logging.getLogger(__name__)
-
-# One line per feature; each module exposes ``async def setup(app: App) -> None``.
-FEATURES: list[str] = [
-    "commands.general.commands",
-    "commands.access.commands",
-    "commands.escalation.commands",
-    "commands.moderation.commands",
-    "commands.faq.commands",
-]
 
 BackgroundJob = Callable[[], Awaitable[None]]
 
@@ -49,11 +40,11 @@ class App:
         config: Config,
         *,
         clock: Callable[[], datetime] = utcnow,
-        commands: Registry = registry,
+        commands: Registry | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.registry = commands
+        self.registry = commands if commands is not None else Registry()
         self.data_dir = config.bot.data_dir
         self.metrics = Metrics()
         self.web = build_web_app(
@@ -98,9 +89,8 @@ class App:
         )
         self.services.extras["registry"] = self.registry
         self.services.extras["app"] = self
-        for name in FEATURES:
-            module = importlib.import_module(name)
-            await module.setup(self)
+        for capability in capabilities():
+            await capability.setup(self)
         self.router = Router(self.services, self.registry)
         self._intake = Intake(
             matrix,

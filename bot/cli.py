@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 from pathlib import Path
 
+from bot.capability import add_cli_parsers
 from bot.config import Config, ConfigError, load_config
-
-# Feature CLIs: modules exposing ``add_parsers(subparsers)``; each sets ``func(args) -> int``.
-FEATURE_CLIS: list[str] = ["commands.access.cli", "knowledge.cli"]
 
 
 def _load(path: Path) -> Config:
@@ -65,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--online", action="store_true", help="also check the homeserver and RT credentials"
     )
     check.set_defaults(func=cmd_check_config)
-    for name in FEATURE_CLIS:
-        importlib.import_module(name).add_parsers(sub)
+    # Capabilities' subcommands (``access ...``, ``kb ...``): entry points, group backchannel.cli.
+    add_cli_parsers(sub)
     return parser
 
 

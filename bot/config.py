@@ -8,10 +8,11 @@ a typo is an error with its key path, never a silently ignored setting.
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,11 +20,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.capability import capabilities
+from bot.ids import MXID_PATTERN
 from bot.settings_base import Section
-from commands.access.settings import AccessSettings
-from commands.escalation.settings import RTSettings
-from commands.moderation.settings import ModerationSettings
-from knowledge.settings import KnowledgeSettings
+
+T = TypeVar("T", bound=BaseModel)
 
 
 def read_secret(value: str | None, path: Path | None, what: str) -> str | None:
@@ -42,7 +43,7 @@ class MatrixSettings(Section):
     homeserver: str = Field(
         description="Client-server API base URL, e.g. https://matrix.example.org"
     )
-    user_id: str = Field(pattern=r"^@[^:\s]+:\S+$", description="The bot's MXID")
+    user_id: str = Field(pattern=MXID_PATTERN, description="The bot's MXID")
     password: str | None = None
     password_file: Path | None = None
     access_token: str | None = None
@@ -71,9 +72,7 @@ class RoomSettings(Section):
     staff: str = Field(pattern=r"^[!#]\S+$", description="room id of the internal staff room")
 
 
-UserId = Annotated[
-    str, Field(pattern=r"^@[^:\s]+:\S+$", description="a Matrix user id, @name:server")
-]
+UserId = Annotated[str, Field(pattern=MXID_PATTERN, description="a Matrix user id, @name:server")]
 
 
 class RoleSettings(Section):
@@ -97,7 +96,7 @@ class WebSettings(Section):
 
 
 class Config(BaseSettings):
-    """The whole configuration; one attribute per TOML table."""
+    """The core tables; each capability adds its own (see ``config_class``)."""
 
     model_config = SettingsConfigDict(
         env_prefix="BACKCHANNEL_",
@@ -111,10 +110,6 @@ class Config(BaseSettings):
     roles: RoleSettings = Field(default_factory=RoleSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     web: WebSettings = Field(default_factory=WebSettings)
-    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
-    rt: RTSettings | None = None
-    access: AccessSettings = Field(default_factory=AccessSettings)
-    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -130,6 +125,37 @@ class Config(BaseSettings):
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+    def section(self, key: str, kind: type[T]) -> T:
+        """A capability's table, typed; ``kind`` is the model the capability registered."""
+        value = getattr(self, key)
+        if not isinstance(value, kind):
+            raise TypeError(f"[{key}] is {type(value).__name__}, not {kind.__name__}")
+        return value
+
+    def optional_section(self, key: str, kind: type[T]) -> T | None:
+        """Like ``section`` for a table that may be absent (``[rt]``)."""
+        return None if getattr(self, key, None) is None else self.section(key, kind)
+
+
+@cache
+def config_class() -> type[Config]:
+    """``Config`` plus one field per installed capability's settings table, same keys as ever."""
+    fields: dict[str, Any] = {}
+    for cap in capabilities():
+        if cap.settings_key is None or cap.settings_model is None:
+            continue
+        model = cap.settings_model
+        if cap.settings_default:
+            fields[cap.settings_key] = (model, Field(default_factory=model))
+        else:
+            fields[cap.settings_key] = (model | None, None)
+    return create_model("Config", __base__=Config, __module__=__name__, **fields)
+
+
+def build_config(**values: Any) -> Config:
+    """A validated config from keyword tables (tests, demo); env overrides apply."""
+    return config_class()(**values)
 
 
 class ConfigProblem(Section):
@@ -185,6 +211,6 @@ def load_config(path: Path, **overrides: Any) -> Config:
             ]
         ) from exc
     try:
-        return Config(_toml_path=path, **overrides)
+        return config_class()(_toml_path=path, **overrides)
     except ValidationError as exc:
         raise ConfigError(_problems(exc)) from exc

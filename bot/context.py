@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Config
 from bot.events import Event
 from bot.html import esc
+from bot.interfaces import CustomerDirectory
 from bot.matrix import MatrixGateway
 from bot.metrics import Metrics
 from bot.roles import Place, Role, Roles
@@ -41,7 +42,7 @@ class Services:
     kb: Any = None  # knowledge base (knowledge.index.KnowledgeBase holder)
     rt: Any = None  # commands.escalation.rt.rest2.RTClient
     escalation: Any = None  # !ticket / RT sync service
-    access: Any = None  # entitlement registry service
+    access: CustomerDirectory | None = None  # the access registry (commands.access)
     moderation: Any = None  # moderation / audit service
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.ids import user_link
+
 
 def esc(text: object) -> str:
     """Escape user-supplied text for HTML bodies (quotes too, for attributes)."""
@@ -20,7 +22,7 @@ def code(text: str) -> str:
 
 def user_pill(user_id: str) -> str:
     """A mention link; the caller must also list the user in ``mentions`` to ping them."""
-    return link(f"https://matrix.to/#/{user_id}", user_id)
+    return link(user_link(user_id), user_id)
 
 
 def bullet_list(items: list[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from bot.capability import capabilities
 from bot.config import Config
 
 
@@ -18,10 +19,8 @@ async def check_online(config: Config) -> list[str]:
                     problems.append(f"matrix.homeserver: /versions answered HTTP {resp.status}")
         except aiohttp.ClientError as exc:
             problems.append(f"matrix.homeserver: unreachable ({exc})")
-    if config.rt is not None:
-        try:
-            from commands.escalation.rt.rest2 import check_online as rt_check
-        except ImportError:
-            return problems
-        problems.extend(await rt_check(config.rt))
+    for cap in capabilities():
+        settings = getattr(config, cap.settings_key, None) if cap.settings_key else None
+        if cap.online_check is not None and settings is not None:
+            problems.extend(await cap.online_check(settings))
     return problems

@@ -9,14 +9,19 @@ quoting via shlex), so a wrong call gets the usage line, never a traceback.
     @argument("user")
     @argument("--until")
     async def grant(ctx: EventContext, args: Namespace) -> None: ...
+
+Declaring registers nothing: each capability's ``setup(app)`` calls
+``app.registry.include(module)`` when it is enabled, so a bot without RT has no ``!ticket``
+(and ``!help`` does not list it). Every ``App`` has its own ``Registry``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from bot.context import EventContext
@@ -48,6 +53,8 @@ class Command:
     summary: str
     parser: argparse.ArgumentParser
     aliases: tuple[str, ...] = ()
+    # Shown instead of "only for <role>" when the asker's role is too low (plain text).
+    refusal: str | None = None
 
     def usage(self, prefix: str) -> str:
         text = self.parser.format_usage().removeprefix("usage: ").strip()
@@ -106,12 +113,53 @@ class Registry:
     def reaction_handlers(self, key: str) -> list[ReactionHandler]:
         return [r for r in self.reactions if key in r.keys]
 
+    def include(self, module: ModuleType, *, roles: Mapping[str, Role] | None = None) -> None:
+        """Register everything ``module`` declares, in the order it declares it.
 
-registry = Registry()
+        ``roles`` sets a command's role from settings (``!ticket`` for customers when
+        ``customers_may_escalate``), so the rule is still part of the declaration.
+        """
+        for func in list(vars(module).values()):
+            if getattr(func, "__module__", None) == module.__name__:
+                # (a handler imported from elsewhere is included by its own module)
+                self.add(func, roles=roles)
+
+    def add(self, func: Any, *, roles: Mapping[str, Role] | None = None) -> None:
+        """Register what ``func``'s decorators declared (nothing if it has no declaration)."""
+        for kind, decl in getattr(func, "_bc_declarations", ()):
+            if kind == "command":
+                self._add_command(func, decl, (roles or {}).get(decl["name"]))
+            elif kind == "passive":
+                self.passives.append(Passive(handler=func, **decl))
+            else:
+                self.reactions.append(ReactionHandler(handler=func, **decl))
+
+    def _add_command(self, func: CommandHandler, decl: dict[str, Any], role: Role | None) -> None:
+        name: str = decl["name"]
+        parser = _Parser(prog=name, add_help=False, description=decl["summary"])
+        for names, kwargs in _pending_args(func):
+            parser.add_argument(*names, **kwargs)
+        key = name.lower()
+        if key in self.commands:
+            raise ValueError(f"command {name!r} declared twice")
+        self.commands[key] = Command(
+            name=key,
+            handler=func,
+            role=decl["role"] if role is None else role,
+            places=decl["places"],
+            summary=decl["summary"],
+            parser=parser,
+            aliases=decl["aliases"],
+            refusal=decl["refusal"],
+        )
 
 
 def _pending_args(func: Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-    return func.__dict__.setdefault("_bc_arguments", [])
+    return func.__dict__.setdefault("_bc_arguments", [])  # type: ignore[no-any-return]  # our own list
+
+
+def _declarations(func: Any) -> list[tuple[str, dict[str, Any]]]:
+    return func.__dict__.setdefault("_bc_declarations", [])  # type: ignore[no-any-return]  # our own list
 
 
 def argument(*names: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -131,25 +179,20 @@ def command(
     role: Role = Role.customer,
     places: Iterable[Place] = ANYWHERE,
     aliases: Iterable[str] = (),
-    into: Registry | None = None,
+    refusal: str | None = None,
 ) -> Callable[[CommandHandler], CommandHandler]:
+    """Declare a command; it is registered only when its capability's setup() includes it."""
+
     def deco(func: CommandHandler) -> CommandHandler:
-        parser = _Parser(prog=name, add_help=False, description=summary)
-        for names, kwargs in _pending_args(func):
-            parser.add_argument(*names, **kwargs)
-        target = into or registry
-        key = name.lower()
-        if key in target.commands:
-            raise ValueError(f"command {name!r} declared twice")
-        target.commands[key] = Command(
-            name=key,
-            handler=func,
-            role=role,
-            places=frozenset(places),
-            summary=summary,
-            parser=parser,
-            aliases=tuple(aliases),
-        )
+        decl = {
+            "name": name,
+            "summary": summary,
+            "role": role,
+            "places": frozenset(places),
+            "aliases": tuple(aliases),
+            "refusal": refusal,
+        }
+        _declarations(func).append(("command", decl))
         return func
 
     return deco
@@ -160,12 +203,12 @@ def passive(
     *,
     kinds: Iterable[Kind] = (Kind.message,),
     places: Iterable[Place] = ANYWHERE,
-    into: Registry | None = None,
 ) -> Callable[[PassiveHandler], PassiveHandler]:
     """A handler for every event of ``kinds`` that is not a command (after protections)."""
 
     def deco(func: PassiveHandler) -> PassiveHandler:
-        (into or registry).passives.append(Passive(name, func, frozenset(kinds), frozenset(places)))
+        decl = {"name": name, "kinds": frozenset(kinds), "places": frozenset(places)}
+        _declarations(func).append(("passive", decl))
         return func
 
     return deco
@@ -177,15 +220,13 @@ def reaction(
     keys: Iterable[str],
     role: Role = Role.customer,
     places: Iterable[Place] = ANYWHERE,
-    into: Registry | None = None,
 ) -> Callable[[PassiveHandler], PassiveHandler]:
     """A handler for reactions with one of ``keys``; the role gate is the same as for commands."""
 
     def deco(func: PassiveHandler) -> PassiveHandler:
         keyset = frozenset({k for key in keys for k in (key, key.replace("\ufe0f", ""))})
-        (into or registry).reactions.append(
-            ReactionHandler(name, keyset, func, role, frozenset(places))
-        )
+        decl = {"name": name, "keys": keyset, "role": role, "places": frozenset(places)}
+        _declarations(func).append(("reaction", decl))
         return func
 
     return deco

@@ -127,6 +127,8 @@ class Router:
 
     def _refusal(self, cmd: Command, ctx: EventContext) -> str | None:
         if ctx.role < cmd.role:
+            if cmd.refusal:
+                return cmd.refusal
             return f"{self.services.config.bot.command_prefix}{cmd.name} is only for {_ROLE_NAMES[cmd.role]}."
         if ctx.place not in cmd.places:
             where = " or ".join(_PLACE_NAMES[p] for p in sorted(cmd.places))

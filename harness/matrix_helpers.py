@@ -13,7 +13,7 @@ from typing import Any
 import nio
 
 from bot.app import App
-from bot.config import Config
+from bot.config import Config, build_config
 from bot.events import Event, parse_event
 from harness.synapse_server import Account, Synapse
 
@@ -179,7 +179,7 @@ class World:
         }
         for key, value in sections.items():
             base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
-        return Config(**base)
+        return build_config(**base)
 
 
 @contextlib.asynccontextmanager

@@ -55,3 +55,22 @@ async def test_v12_room_creator_is_staff_by_power_without_config(world: World) -
         ask = await world.customer.send(world.support, "!kick")
         refusal = await world.customer.wait_reply(ask, world.bot.user_id)
         assert "only for engineers" in refusal.body
+
+
+async def test_a_capability_that_is_off_registers_no_commands(world: World) -> None:
+    """No [rt] table: escalation's setup() registers nothing, so !help has no !ticket."""
+    async with running_bot(world.config()) as app:
+        assert not any(name.startswith("ticket") for name in app.registry.commands)
+        ask = await world.engineer.send(world.support, "!help")
+        listing = await world.engineer.wait_reply(ask, world.bot.user_id)
+        assert "!ticket" not in listing.body and "!ping" in listing.body
+        ask = await world.engineer.send(world.support, "!ticket")
+        unknown = await world.engineer.wait_reply(ask, world.bot.user_id)
+        assert "I don't know the command" in unknown.body
+
+
+async def test_every_app_has_its_own_registry(world: World) -> None:
+    from bot.app import App
+
+    first, second = App(world.config()), App(world.config())
+    assert first.registry is not second.registry and not first.registry.commands

@@ -12,10 +12,8 @@ import asyncio
 import io
 import json
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from html import unescape
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +27,7 @@ from pydantic import BaseModel
 from bot.config import MatrixSettings
 from bot.events import Event, parse_event
 from bot.roles import CREATOR_POWER, power_level_from_state
+from bot.text import html_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -562,12 +561,3 @@ def _source(ev: Any) -> dict[str, Any]:
     if isinstance(src, dict):
         return src
     return json.loads(json.dumps(ev)) if isinstance(ev, dict) else {}
-
-
-def html_to_plain(html: str) -> str:
-    """A readable plain body from our own (simple, trusted) HTML."""
-    text = re.sub(r"<br\s*/?>|</p>|</li>|</tr>", "\n", html)
-    text = re.sub(r"<li>", "• ", text)
-    text = re.sub(r'<a href="([^"]*)">([^<]*)</a>', r"\2 (\1)", text)
-    text = re.sub(r"<[^>]+>", "", text)
-    return unescape(text).strip()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from argparse import Namespace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -53,6 +54,7 @@ async def setup(app: App) -> None:
     app.services.access = service
     app.on_stop(service.close)
     app.add_job("access-checks", lambda: run_checks(service, app))
+    app.registry.include(sys.modules[__name__])
 
 
 async def run_checks(service: AccessService, app: App) -> None:
@@ -85,7 +87,10 @@ async def run_checks(service: AccessService, app: App) -> None:
 
 
 def _service(ctx: EventContext) -> AccessService:
-    return ctx.services.access  # type: ignore[no-any-return]
+    """This capability's service; its handlers are registered only once it exists."""
+    service = ctx.services.access
+    assert isinstance(service, AccessService)
+    return service
 
 
 # ---- getting in -----------------------------------------------------------------------------

@@ -20,12 +20,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.ids import STRICT_MXID
+
 ORG_ID = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{0,39}$")
 PRODUCT = re.compile(r"^[A-Za-z0-9]+-[A-Za-z0-9._-]+$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 HOMESERVER = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$")
-MXID = re.compile(r"^@[A-Za-z0-9._=/+-]+:[A-Za-z0-9.-]+(:\d{1,5})?$")
+MXID = STRICT_MXID
 
 
 class MemberState(StrEnum):

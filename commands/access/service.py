@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.html import code, esc
 from bot.matrix import MatrixError
+from bot.ratewindow import RateWindow
 from bot.store import Store, Transaction
 from commands.access import texts
 from commands.access.models import (
@@ -177,16 +177,14 @@ class RateLimiter:
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
-        self._hits: dict[str, deque[float]] = {}
+        self._hits = RateWindow(window)
 
     def hit(self, key: str, now: float) -> float:
         """Record an attempt; 0 if allowed, else seconds until the next one is."""
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return hits[0] + self.window - now
-        hits.append(now)
+        oldest = self._hits.oldest(key, now)
+        if oldest is not None and self._hits.count(key, now) >= self.limit:
+            return oldest + self.window - now
+        self._hits.add(key, now)
         return 0.0
 
 
@@ -386,6 +384,16 @@ class AccessService:
             and (member.expires_at is None or member.expires_at > now)
         )
 
+    async def email_of(self, user_id: str) -> str | None:
+        """CustomerDirectory (bot/interfaces.py): the member's registered e-mail address."""
+        member = await self.member(user_id)
+        return member.email if member and member.email else None
+
+    async def org_of(self, user_id: str) -> str | None:
+        """CustomerDirectory: the member's organisation id."""
+        member = await self.member(user_id)
+        return member.org_id if member and member.org_id else None
+
     async def knows(self, user_id: str, room_id: str | None = None) -> bool:
         """Whether an invite from ``user_id`` is accepted (the core's invite policy asks).
 
@@ -408,7 +416,7 @@ class AccessService:
 
     async def upsert_org(self, org: Org, actor: str) -> bool:
         """Add or replace an organisation; True if it was new."""
-        now = time.time()
+        _, now = self._now()
         async with self.store.transaction() as tx:
             existed = await tx.fetchone("SELECT 1 FROM access_orgs WHERE id=?", (org.id,))
             await tx.execute(_UPSERT_ORG, _org_params(org, now))
@@ -426,7 +434,7 @@ class AccessService:
 
     async def remove_org(self, org_id: str, actor: str) -> int:
         """Remove an organisation; its members lose their grants at the next check."""
-        now = time.time()
+        _, now = self._now()
         org_id = org_id.upper()
         async with self.store.transaction() as tx:
             if not await tx.fetchone("SELECT 1 FROM access_orgs WHERE id=?", (org_id,)):
@@ -447,7 +455,7 @@ class AccessService:
         return await self.import_parsed(parse_registry(text, fmt), actor)
 
     async def import_parsed(self, parsed: Parsed, actor: str) -> ImportSummary:
-        now = time.time()
+        _, now = self._now()
         summary = ImportSummary()
         async with self.store.transaction() as tx:
             existing = {r["id"] for r in await tx.fetchall("SELECT id FROM access_orgs")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 from argparse import Namespace
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
@@ -35,6 +36,9 @@ EXPANSION_BUDGET_S = 3.0  # all RT#n lookups of one message together
 # RT calls someone is waiting for; the client's own budget (timeouts x retries) is far longer.
 INTERACTIVE_TIMEOUT_S = 10.0
 T = TypeVar("T")
+ENGINEERS_ESCALATE = (
+    "only the support engineers can escalate to a ticket; they will do it if needed."
+)
 
 
 async def _rt(call: Awaitable[T]) -> T:
@@ -60,10 +64,16 @@ async def setup(app: App) -> None:
     app.add_job("rt-poller", service.poll_loop)
     app.on_stop(client.close)
     app.web.router.add_post("/hooks/rt", service.webhook)
+    # Who may !ticket is part of the declaration: engineers, and customers too when allowed.
+    roles = {"ticket": Role.customer} if settings.customers_may_escalate else {}
+    app.registry.include(sys.modules[__name__], roles=roles)
 
 
-def _service(ctx: EventContext) -> Escalation | None:
-    return ctx.services.escalation
+def _service(ctx: EventContext) -> Escalation:
+    """This capability's service; its handlers are registered only once it exists."""
+    svc = ctx.services.escalation
+    assert isinstance(svc, Escalation)
+    return svc
 
 
 async def _thread_of(ctx: EventContext) -> str | None:
@@ -133,25 +143,21 @@ async def run_escalation(
 @command(
     "ticket",
     summary="escalate this thread to an RT ticket: !ticket [P1|P2|P3] [subject] [--requestor EMAIL]",
-    role=Role.customer,
+    role=Role.engineer,
     places=(Place.support,),
+    refusal=ENGINEERS_ESCALATE,
 )
 @argument("words", nargs="*", help="[P1|P2|P3] [subject...]")
 @argument("--requestor", default=None, help="the customer's e-mail address")
 async def ticket(ctx: EventContext, args: Namespace) -> None:
     svc = _service(ctx)
-    if svc is None:
-        await ctx.reply("RT escalation is not configured on this bot.")
-        return
     thread_id = await _thread_of(ctx)
     if thread_id is None:
         raise UsageError("use !ticket inside the thread to escalate (or as a reply to its message)")
-    if not ctx.is_staff:
+    if not ctx.is_staff:  # declared for customers only with customers_may_escalate
         root = await ctx.matrix.get_event(ctx.event.room_id, thread_id)
-        if not (svc.settings.customers_may_escalate and root.sender == ctx.event.sender):
-            await ctx.refuse(
-                "only the support engineers can escalate to a ticket; they will do it if needed."
-            )
+        if root.sender != ctx.event.sender:
+            await ctx.refuse(ENGINEERS_ESCALATE)
             return
     words = list(args.words)
     severity = None
@@ -178,9 +184,6 @@ async def _mapped_row(ctx: EventContext, svc: Escalation) -> dict | None:  # typ
 )
 async def ticket_status(ctx: EventContext, args: Namespace) -> None:
     svc = _service(ctx)
-    if svc is None:
-        await ctx.reply("RT escalation is not configured on this bot.")
-        return
     row = await _mapped_row(ctx, svc)
     if row is None or row["state"] == "failed":
         await ctx.reply("This thread has no ticket.")
@@ -206,9 +209,6 @@ async def ticket_status(ctx: EventContext, args: Namespace) -> None:
 @argument("reason", nargs="*")
 async def ticket_close(ctx: EventContext, args: Namespace) -> None:
     svc = _service(ctx)
-    if svc is None:
-        await ctx.reply("RT escalation is not configured on this bot.")
-        return
     row = await _mapped_row(ctx, svc)
     if row is None or row["ticket_id"] is None:
         await ctx.reply("This thread has no ticket to close.")
@@ -233,9 +233,6 @@ async def ticket_close(ctx: EventContext, args: Namespace) -> None:
 @argument("ticket", help="RT#1234 or 1234")
 async def ticket_link(ctx: EventContext, args: Namespace) -> None:
     svc = _service(ctx)
-    if svc is None:
-        await ctx.reply("RT escalation is not configured on this bot.")
-        return
     m = re.fullmatch(r"(?:RT#)?(\d{1,9})", args.ticket.strip(), re.IGNORECASE)
     if not m:
         raise UsageError(f"{args.ticket!r} is not a ticket number like RT#1234")
@@ -280,16 +277,13 @@ async def ticket_link(ctx: EventContext, args: Namespace) -> None:
 )
 async def ticket_queue(ctx: EventContext, args: Namespace) -> None:
     svc = _service(ctx)
-    if svc is None:
-        await ctx.reply("RT escalation is not configured on this bot.")
-        return
     await ctx.reply(await svc.outbox_report())
 
 
 @reaction("ticket reaction", keys=TICKET_REACTIONS, role=Role.engineer, places=(Place.support,))
 async def ticket_reaction(ctx: EventContext) -> None:
     svc = _service(ctx)
-    if svc is None or ctx.event.relates_to is None:
+    if ctx.event.relates_to is None:
         return
     try:
         target: Event = await ctx.matrix.get_event(ctx.event.room_id, ctx.event.relates_to)
@@ -302,7 +296,7 @@ async def ticket_reaction(ctx: EventContext) -> None:
 async def ticket_sync(ctx: EventContext) -> None:
     """Messages in an escalated thread go to its ticket (once each, in order)."""
     svc = _service(ctx)
-    if svc is None or ctx.event.thread_root is None:
+    if ctx.event.thread_root is None:
         return
     await svc.on_thread_message(ctx.event)
 
@@ -311,7 +305,7 @@ async def ticket_sync(ctx: EventContext) -> None:
 async def ticket_expansion(ctx: EventContext) -> None:
     """`RT#1234` gets a one-line summary, only for staff and the owning organisation."""
     svc = _service(ctx)
-    if svc is None or ctx.event.is_edit:
+    if ctx.event.is_edit:
         return
     seen: list[int] = []
     for m in RT_REF_RE.finditer(ctx.event.body):

@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from html import unescape
 from typing import Any, Literal
 
 from aiohttp import web
@@ -25,6 +24,7 @@ from bot.context import Services
 from bot.events import Event
 from bot.html import esc, link
 from bot.matrix import MatrixError
+from bot.text import html_text
 from commands.escalation.rt.rest2 import (
     RTAuthError,
     RTClient,
@@ -115,53 +115,33 @@ class CrashInjected(Exception):
 class Directory:
     """E-mail and organisation of Matrix users, from the access registry when it has them.
 
-    The access feature's API is duck-typed here (it lands separately): any of
-    `email_of(user_id)`, `org_of(user_id)` or `member(user_id)` -> object/dict with
-    `email`/`org`/`org_id` is used. Tests may set `overrides`.
+    Access implements ``CustomerDirectory`` (bot/interfaces.py); without access every
+    answer is None. Tests may set ``overrides``.
     """
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.overrides: dict[str, tuple[str | None, str | None]] = {}  # user -> (email, org)
 
-    async def _member(self, user_id: str) -> Any:
-        access = self.services.access
-        fn = getattr(access, "member", None)
-        if fn is None:
+    async def _ask(self, user_id: str, which: int) -> str | None:
+        if user_id in self.overrides:
+            return self.overrides[user_id][which]
+        directory = self.services.access
+        if directory is None:
             return None
         try:
-            res = fn(user_id)
-            return await res if asyncio.iscoroutine(res) else res
-        except Exception:
-            log.exception("access.member(%s) failed", user_id)
+            if which == 0:
+                return await directory.email_of(user_id)
+            return await directory.org_of(user_id)
+        except Exception:  # a registry failure must not stop an escalation
+            log.exception("customer directory lookup for %s failed", user_id)
             return None
 
-    async def _ask(self, name: str, user_id: str, attrs: tuple[str, ...]) -> str | None:
-        access = self.services.access
-        fn = getattr(access, name, None)
-        if fn is not None:
-            try:
-                res = fn(user_id)
-                res = await res if asyncio.iscoroutine(res) else res
-                return str(res) if res else None
-            except Exception:
-                log.exception("access.%s(%s) failed", name, user_id)
-        member = await self._member(user_id)
-        for attr in attrs:
-            val = member.get(attr) if isinstance(member, dict) else getattr(member, attr, None)
-            if val:
-                return str(val)
-        return None
-
     async def email_of(self, user_id: str) -> str | None:
-        if user_id in self.overrides:
-            return self.overrides[user_id][0]
-        return await self._ask("email_of", user_id, ("email",))
+        return await self._ask(user_id, 0)
 
     async def org_of(self, user_id: str) -> str | None:
-        if user_id in self.overrides:
-            return self.overrides[user_id][1]
-        return await self._ask("org_of", user_id, ("org", "org_id", "organisation"))
+        return await self._ask(user_id, 1)
 
 
 # ----------------------------------------------------------------- the service
@@ -786,7 +766,7 @@ class Escalation:
         )
         if text is None:
             html_part = next((p.content for p in parts if p.is_body), "")
-            text = unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>|</p>", "\n", html_part)))
+            text = html_text(html_part)
         text = text.strip()
         who = await self._creator_name(txn.creator)
         kind = "replied" if txn.type == "Correspond" else "commented (internal)"

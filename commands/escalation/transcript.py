@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bot.events import Event, Kind, parse_event
 from bot.html import esc
+from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError, MatrixGateway, Media
 from commands.escalation.rt.rest2 import RTFile
 
@@ -24,19 +24,6 @@ log = logging.getLogger(__name__)
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 FILE_MSGTYPES = {"m.image", "m.file", "m.video", "m.audio"}
-
-
-def matrix_to(room_id: str, event_id: str | None, via: str | None) -> str:
-    link = f"https://matrix.to/#/{quote(room_id, safe='')}"
-    if event_id:
-        link += f"/{quote(event_id, safe='')}"
-    if via:
-        link += f"?via={quote(via, safe='')}"
-    return link
-
-
-def server_of(user_id: str) -> str | None:
-    return user_id.split(":", 1)[1] if ":" in user_id else None
 
 
 def stamp(ts_ms: int) -> tuple[str, str]:

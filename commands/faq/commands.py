@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from argparse import Namespace
 from pathlib import Path
@@ -432,3 +433,4 @@ async def setup(app: App) -> None:
     except Exception:
         log.error("starting without the docs index; !kb reload retries")
     app.add_job("kb-watch", svc.watch)
+    app.registry.include(sys.modules[__name__])

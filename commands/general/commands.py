@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from argparse import Namespace
 from importlib.metadata import PackageNotFoundError, version
@@ -26,6 +27,7 @@ def bot_version() -> str:
 
 async def setup(app: App) -> None:
     """Nothing to build: these commands only need the core services."""
+    app.registry.include(sys.modules[__name__])
 
 
 @command("help", summary="list the commands you may use, or show how to use one")

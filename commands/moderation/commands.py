@@ -8,11 +8,13 @@ Engineers and admins, in the support or the staff room; the support room is alwa
 from __future__ import annotations
 
 import re
+import sys
 from argparse import Namespace
 from typing import TYPE_CHECKING
 
 from bot.context import EventContext
 from bot.html import code, esc, user_pill
+from bot.ids import MXID, PILL
 from bot.registry import UsageError, argument, command, reaction
 from bot.roles import ROOMS, STAFF_ONLY, Role
 from commands.moderation.moderator import (
@@ -34,8 +36,6 @@ if TYPE_CHECKING:
     from bot.app import App
     from bot.events import Event
 
-MXID = re.compile(r"^@[^:\s]+:\S+$")
-PILL = re.compile(r"https://matrix\.to/#/(@[^\"'<>?\s]+)")
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$", re.I)
 UNIT = {"s": 1, "m": 60, "": 60, "h": 3600, "d": 86400}
 
@@ -77,6 +77,7 @@ async def setup(app: App) -> None:
     # else can quote it.
     services.protections[:0] = [Observer(moderator), *protections]
     app.add_job("moderation-mutes", moderator.mute_loop)
+    app.registry.include(sys.modules[__name__])
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from bot.context import EventContext
 from bot.events import Event
 from bot.html import esc, user_pill
+from bot.ids import MXID_IN_TEXT, PILL
+from bot.ratewindow import RateWindow
 from bot.roles import Place
 from commands.moderation.moderator import Moderator, Refused
 from commands.moderation.settings import ProtectionSwitch, Step
@@ -109,19 +110,11 @@ async def tell_sender(ctx: EventContext, plain: str) -> None:
         ctx.services.metrics.errors.labels("moderation_dm").inc()
 
 
-@dataclass
-class Strikes:
+class Strikes(RateWindow):
     """Strikes per user within a memory window (in memory: a restart forgives)."""
 
-    memory_seconds: float
-    _at: dict[str, deque[float]] = field(default_factory=dict)
-
-    def add(self, user_id: str, now: float) -> int:
-        q = self._at.setdefault(user_id, deque())
-        while q and now - q[0] > self.memory_seconds:
-            q.popleft()
-        q.append(now)
-        return len(q)
+    def __init__(self, memory_seconds: float) -> None:
+        super().__init__(memory_seconds, keep_edge=True)
 
 
 def ladder_step(ladder: list[Step], strike: int) -> Step:
@@ -134,8 +127,8 @@ _URL = re.compile(
     r"(?i)\b(?:https?|ftp)://[^\s<>\"'`]+|\bwww\.[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\s<>\"'`]*"
 )
 _HREF = re.compile(r"""(?i)href\s*=\s*["']([^"']+)["']""")
-_PILL = re.compile(r"https://matrix\.to/#/(@[^\"'<>?\s]+)")
-_MXID = re.compile(r"(?<![\w@])@[a-z0-9._=/+-]+:[a-z0-9.-]+(?::\d+)?", re.I)
+_PILL = PILL
+_MXID = MXID_IN_TEXT
 MEDIA_TYPES = frozenset({"m.image", "m.file", "m.video", "m.audio", "m.sticker"})
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-import re
 from typing import ClassVar
 
 from bot.context import EventContext
 from bot.events import Event
 from bot.html import esc, link, user_pill
+from bot.text import html_text
 from commands.moderation.moderator import Moderator, Refused
 from commands.moderation.protections.common import BaseProtection, Verdict, formatted
 from commands.moderation.protections.credentials_detector import Finding, find_secrets, kinds
@@ -21,10 +20,6 @@ log = logging.getLogger(__name__)
 
 # Above this size the detector can take more than ~10 ms: run it off the event loop.
 OFFLOAD_CHARS = 8_000
-
-
-_BREAK = re.compile(r"(?i)<br\s*/?>|</(?:p|pre|div|li|tr|h\d|blockquote)>")
-_TAG = re.compile(r"<[^>]*>")
 
 
 ADVICE_DEFAULT = "Create a new one, switch your clients to it, then revoke the old one."
@@ -51,11 +46,6 @@ ADVICE: dict[str, str] = {
     SecretKind.TSM_PASSWORD.value: "Change the node password (dsmc set password) or ask us to "
     "reset it, then update every client that uses the node.",
 }
-
-
-def html_text(fragment: str) -> str:
-    """The text of an HTML body, line breaks kept, entities decoded."""
-    return html.unescape(_TAG.sub("", _BREAK.sub("\n", fragment)))
 
 
 def scan(ev: Event) -> list[Finding]:
