@@ -23,6 +23,7 @@ rt-packages:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: install rt-packages lint
 	$(VENV)/bin/pytest -q

@@ -211,6 +211,7 @@ def load_config(path: Path, **overrides: Any) -> Config:
             ]
         ) from exc
     try:
-        return config_class()(_toml_path=path, **overrides)
+        # _toml_path is consumed by settings_customise_sources, not a field
+        return config_class()(_toml_path=path, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_problems(exc)) from exc
