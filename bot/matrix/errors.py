@@ -1,0 +1,28 @@
+"""Errors of the Matrix gateway: every nio error response becomes a MatrixError."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+import nio
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+class MatrixError(Exception):
+    """A homeserver call failed after nio's bounded retries."""
+
+    def __init__(self, what: str, detail: str, status: str | None = None) -> None:
+        super().__init__(f"{what}: {detail}")
+        self.status = status
+
+
+def check(resp: Any, ok: type[R] | tuple[type, ...], what: str) -> R:
+    if isinstance(resp, ok):
+        return resp  # type: ignore[return-value]
+    if isinstance(resp, nio.ErrorResponse):
+        raise MatrixError(what, resp.message or str(resp), resp.status_code)
+    raise MatrixError(what, f"unexpected response {type(resp).__name__}")
