@@ -9,429 +9,66 @@ Facts this relies on were measured on a real RT 5.0.3 (../shared/notes/rt5-for-t
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-import random
-import re
-from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from commands.escalation.rt.errors import (
+    RTAuthError,
+    RTError,
+    RTNotFound,
+    RTPermissionError,
+    RTRejected,
+    RTUnavailable,
+)
+from commands.escalation.rt.models import (
+    MAX_PAGES,
+    PER_PAGE,
+    Attachment,
+    CustomFieldValue,
+    RTFile,
+    RTRef,
+    SearchPage,
+    Ticket,
+    TicketSummary,
+    Transaction,
+    cf_keyword,
+    ticketsql_quote,
+)
+from commands.escalation.rt.transport import RestTransport, failures_in, messages_in
 from commands.escalation.settings import RTSettings
 
 log = logging.getLogger(__name__)
 
-PER_PAGE = 100  # RT's maximum
-MAX_PAGES = 1000  # a runaway guard, far above any real queue
-
-# Messages RT returns with HTTP 200/201 when (part of) a write did not happen.
-_FAILURE_RE = re.compile(
-    r"isn't a valid|is not a valid|permission denied|no permission|can't|cannot|could not|"
-    r"couldn't|invalid|not allowed|failed|not found|doesn't exist|does not exist|illegal|"
-    r"must be|required",
-    re.IGNORECASE,
-)
-# ... some of which are harmless: asking for the state the ticket is already in.
-_BENIGN_RE = re.compile(
-    r"can't change status from '([^']*)' to '\1'|already the current value",
-    re.IGNORECASE,
-)
-_LOCATION_ID_RE = re.compile(r"/(ticket|transaction)/(\d+)/?$")
-
-
-# ---------------------------------------------------------------------------- errors
-
-
-class RTError(Exception):
-    """Any failure talking to RT. `status` is the HTTP status when there was one."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, messages: list[str] | None = None
-    ):
-        super().__init__(message)
-        self.status = status
-        self.messages = messages or []
-
-
-class RTAuthError(RTError):
-    """401: the token is missing, wrong or revoked ([rt] token / token_file)."""
-
-
-class RTNotFound(RTError):
-    """404: no such ticket / queue / transaction (or not visible to the bot)."""
-
-
-class RTPermissionError(RTError):
-    """403, or RT's "Permission Denied" (also what a nonexistent queue looks like on create)."""
-
-
-class RTUnavailable(RTError):
-    """Network error, timeout or 5xx after the retries: try again later.
-
-    `maybe_applied` is set when a non-idempotent write may have reached RT anyway (timeout or
-    5xx after the request was sent): the caller must reconcile before retrying it.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, maybe_applied: bool = False):
-        super().__init__(message, status=status)
-        self.maybe_applied = maybe_applied
-
-
-class RTRejected(RTError):
-    """RT understood the request and refused it (4xx, or a failure in a 200 message list)."""
-
-
-# ---------------------------------------------------------------------------- TicketSQL
-
-
-def ticketsql_quote(value: str | int) -> str:
-    """One TicketSQL/TransactionSQL string literal; every value in a query goes through here.
-
-    RT's parser (RT::SQL, Regexp::Common `delimited`) takes a backslash as the escape
-    character inside quotes and unescapes `\\(.)` -> `$1`, so escaping backslash and the quote
-    makes any chat text a single inert value. NUL is dropped (never meaningful, may truncate).
-    Note for LIKE: `%` and `_` stay wildcards; only `=` comparisons are exact.
-    """
-    text = str(value).replace("\x00", "")
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def cf_keyword(field_name: str) -> str:
-    """`'CF.{Matrix Room}'`: unquoted, a space in the name breaks the parser (400)."""
-    return ticketsql_quote(f"CF.{{{field_name}}}")
-
-
-# ---------------------------------------------------------------------------- models
-
-
-class _RTModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class RTRef(_RTModel):
-    """A link to another record, e.g. {"id": "matrix-bot", "type": "user", "_url": ...}."""
-
-    id: str
-    type: str | None = None
-    url: str | None = Field(default=None, alias="_url")
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _str_id(cls, v: Any) -> str:
-        return str(v)
-
-
-def _ref_id(v: Any) -> Any:
-    """Collections expand some refs to "" (e.g. Object); keep the id string either way."""
-    if isinstance(v, Mapping):
-        return str(v.get("id", ""))
-    return "" if v is None else str(v)
-
-
-class CustomFieldValue(_RTModel):
-    id: str
-    name: str
-    values: list[str] = Field(default_factory=list)
-
-
-class Ticket(_RTModel):
-    id: int
-    subject: str = Field(default="", alias="Subject")
-    status: str = Field(default="", alias="Status")
-    priority: int = Field(default=0, alias="Priority")
-    queue: str = Field(default="", alias="Queue")
-    owner: str = Field(default="", alias="Owner")
-    creator: str = Field(default="", alias="Creator")
-    requestors: list[str] = Field(default_factory=list, alias="Requestor")
-    created: datetime | None = Field(default=None, alias="Created")
-    last_updated: datetime | None = Field(default=None, alias="LastUpdated")
-    custom_fields: list[CustomFieldValue] = Field(default_factory=list, alias="CustomFields")
-
-    @field_validator("queue", "owner", "creator", mode="before")
-    @classmethod
-    def _ref(cls, v: Any) -> str:
-        return _ref_id(v)
-
-    @field_validator("priority", mode="before")
-    @classmethod
-    def _int(cls, v: Any) -> int:
-        return int(v or 0)
-
-    @field_validator("requestors", mode="before")
-    @classmethod
-    def _refs(cls, v: Any) -> list[str]:
-        return [_ref_id(x) for x in (v or [])]
-
-    def cf(self, name: str) -> str | None:
-        for f in self.custom_fields:
-            if f.name == name:
-                return f.values[0] if f.values else None
-        return None
-
-
-class TicketSummary(_RTModel):
-    """A row of a ticket search."""
-
-    id: int
-    subject: str = Field(default="", alias="Subject")
-    status: str = Field(default="", alias="Status")
-    queue: str = Field(default="", alias="Queue")
-
-    @field_validator("queue", mode="before")
-    @classmethod
-    def _ref(cls, v: Any) -> str:
-        return _ref_id(v)
-
-
-class Transaction(_RTModel):
-    id: int
-    type: str = Field(default="", alias="Type")  # Create, Correspond, Comment, Status, ...
-    creator: str = Field(default="", alias="Creator")
-    created: datetime | None = Field(default=None, alias="Created")
-    object_type: str = Field(default="", alias="ObjectType")
-    object_id: int = Field(default=0, alias="ObjectId")
-    field: str = Field(default="", alias="Field")
-    old_value: str = Field(default="", alias="OldValue")
-    new_value: str = Field(default="", alias="NewValue")
-    data: str = Field(default="", alias="Data")
-
-    @field_validator("creator", mode="before")
-    @classmethod
-    def _ref(cls, v: Any) -> str:
-        return _ref_id(v)
-
-    @field_validator("object_id", mode="before")
-    @classmethod
-    def _oid(cls, v: Any) -> int:
-        return int(v or 0)
-
-    @field_validator("field", "old_value", "new_value", "data", mode="before")
-    @classmethod
-    def _none_str(cls, v: Any) -> str:
-        return "" if v is None else str(v)
-
-
-class Attachment(_RTModel):
-    """One MIME part of a transaction. In collections RT returns `Content` decoded (raw text);
-    for binary parts each byte is one code point, see `raw_bytes`."""
-
-    id: int
-    content_type: str = Field(default="", alias="ContentType")
-    filename: str = Field(default="", alias="Filename")
-    content: str = Field(default="", alias="Content")
-
-    @field_validator("filename", "content", "content_type", mode="before")
-    @classmethod
-    def _none_str(cls, v: Any) -> str:
-        return "" if v is None else str(v)
-
-    @property
-    def is_file(self) -> bool:
-        return bool(self.filename)
-
-    @property
-    def is_body(self) -> bool:
-        return not self.filename and self.content_type in ("text/plain", "text/html")
-
-
-class SearchPage(_RTModel):
-    count: int = 0
-    page: int = 1
-    per_page: int = PER_PAGE
-    total: int | None = None  # null unless SuperUser
-    pages: int | None = None
-    items: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class RTFile(BaseModel):
-    """A file to attach to a ticket message."""
-
-    filename: str
-    content_type: str = "application/octet-stream"
-    data: bytes
-
-    def as_json(self) -> dict[str, str]:
-        return {
-            "FileName": self.filename,
-            "FileType": self.content_type,
-            "FileContent": base64.b64encode(self.data).decode("ascii"),
-        }
-
-
-# ---------------------------------------------------------------------------- client
-
-
-def _messages(body: Any) -> list[str]:
-    if isinstance(body, list):
-        return [str(m) for m in body]
-    if isinstance(body, dict) and "message" in body:
-        return [str(body["message"])]
-    return []
-
-
-def failures_in(messages: Iterable[str]) -> list[str]:
-    """The messages of a 2xx answer that say something did not happen."""
-    return [m for m in messages if _FAILURE_RE.search(m) and not _BENIGN_RE.search(m)]
-
-
-class RTClient:
-    """One aiohttp session for the bot's lifetime; every call is bounded by the timeouts."""
-
-    def __init__(
-        self,
-        settings: RTSettings,
-        token: str | None = None,
-        *,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        self.settings = settings
-        self._token = token if token is not None else settings.read_token()
-        self._session = session
-        self._own_session = session is None
-        self.base = settings.rest_url
-
-    async def __aenter__(self) -> RTClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(
-                total=self.settings.timeout_seconds,
-                sock_connect=self.settings.connect_timeout_seconds,
-            )
-            self._session = aiohttp.ClientSession(
-                timeout=timeout,
-                connector=aiohttp.TCPConnector(ssl=None if self.settings.verify_tls else False),
-                # Not "Mozilla": RT answers those with a 302 to the login page instead of 401.
-                headers={"User-Agent": "backchannel-matrix-bot"},
-            )
-            self._own_session = True
-        return self._session
-
-    async def close(self) -> None:
-        if self._own_session and self._session is not None and not self._session.closed:
-            await self._session.close()
-
-    # -- transport
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        idempotent: bool | None = None,
-    ) -> tuple[int, Mapping[str, str], Any]:
-        """One call with bounded retries (jitter) on network errors and 5xx, never on 4xx."""
-        if idempotent is None:
-            idempotent = method in ("GET", "PUT", "DELETE", "HEAD")
-        url = f"{self.base}{path}"
-        headers = {"Authorization": f"token {self._token}"}
-        attempts = self.settings.retries + 1
-        last: RTUnavailable | None = None
-        for attempt in range(attempts):
-            if attempt:
-                # Full jitter: concurrent retries against a recovering RT do not line up.
-                cap = self.settings.retry_backoff_seconds * (2 ** (attempt - 1))
-                await asyncio.sleep(random.uniform(cap / 2, cap))
-            try:
-                async with self.session.request(
-                    method, url, params=params, json=json, headers=headers, allow_redirects=False
-                ) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    body: Any = None
-                    if raw:
-                        try:
-                            body = await resp.json(content_type=None)
-                        except ValueError:
-                            body = raw.decode("utf-8", "replace")
-                    resp_headers = dict(resp.headers)
-            except aiohttp.ClientConnectorError as exc:
-                # Never connected: nothing reached RT, any method may be retried.
-                last = RTUnavailable(f"RT unreachable at {self.settings.url}: {exc}")
-                continue
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                last = RTUnavailable(
-                    f"RT {method} {path}: {type(exc).__name__} {exc}".strip(),
-                    maybe_applied=not idempotent,
-                )
-                if not idempotent:
-                    raise last from exc
-                continue
-            if status >= 500:
-                last = RTUnavailable(
-                    f"RT {method} {path}: HTTP {status}",
-                    status=status,
-                    maybe_applied=not idempotent,
-                )
-                # 502/503/504 come from a proxy in front of RT: the request did not run.
-                if not idempotent and status not in (502, 503, 504):
-                    raise last
-                continue
-            if status >= 400 or status in (301, 302, 303):
-                raise self._error_for(method, path, status, body)
-            return status, resp_headers, body
-        assert last is not None
-        raise last
-
-    def _error_for(self, method: str, path: str, status: int, body: Any) -> RTError:
-        msgs = _messages(body)
-        text = "; ".join(msgs) or (body if isinstance(body, str) else "") or f"HTTP {status}"
-        where = f"RT {method} {path}: {text}"
-        if status in (401, 302, 301, 303):
-            return RTAuthError(
-                f"RT rejected the token (check [rt] token / token_file): {text}",
-                status=status,
-                messages=msgs,
-            )
-        if status == 404:
-            return RTNotFound(where, status=status, messages=msgs)
-        if status == 403 or any("permission denied" in m.lower() for m in msgs):
-            return RTPermissionError(where, status=status, messages=msgs)
-        return RTRejected(where, status=status, messages=msgs)
-
-    async def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
-        return (await self._request("GET", path, params=params))[2]
-
-    async def _paged(
-        self, path: str, params: Mapping[str, str | int]
-    ) -> AsyncIterator[dict[str, Any]]:
-        """All items of a collection: page until a short page (`pages` is null for us)."""
-        for page in range(1, MAX_PAGES + 1):
-            body = await self._get(path, {**params, "page": page, "per_page": PER_PAGE})
-            sp = SearchPage.model_validate(body)
-            for item in sp.items:
-                yield item
-            if sp.count < PER_PAGE or not sp.items:
-                return
-        log.warning("RT %s: stopped after %d pages", path, MAX_PAGES)
-
-    @staticmethod
-    def _location_id(headers: Mapping[str, str], kind: str) -> int | None:
-        loc = headers.get("Location") or headers.get("location") or ""
-        m = _LOCATION_ID_RE.search(loc)
-        if m and m.group(1) == kind:
-            return int(m.group(2))
-        return None
-
-    def _check_messages(self, what: str, body: Any) -> list[str]:
-        msgs = _messages(body)
-        bad = failures_in(msgs)
-        if bad:
-            raise RTRejected(f"RT {what}: {'; '.join(bad)}", status=200, messages=msgs)
-        return msgs
-
-    # -- API
+# Callers import the RT vocabulary from here, as before the split.
+__all__ = [
+    "MAX_PAGES",
+    "PER_PAGE",
+    "Attachment",
+    "CustomFieldValue",
+    "RTAuthError",
+    "RTClient",
+    "RTError",
+    "RTFile",
+    "RTNotFound",
+    "RTPermissionError",
+    "RTRef",
+    "RTRejected",
+    "RTUnavailable",
+    "SearchPage",
+    "Ticket",
+    "TicketSummary",
+    "Transaction",
+    "cf_keyword",
+    "check_online",
+    "failures_in",
+    "ticketsql_quote",
+]
+
+
+class RTClient(RestTransport):
+    """The ticket API the bot uses, over RT's REST 2.0."""
 
     async def version(self) -> str:
         body = await self._get("/rt")
@@ -485,7 +122,7 @@ class RTClient:
             ticket_id = int(body["id"])
         if ticket_id is None:
             raise RTRejected(
-                f"RT create: no ticket id in answer {body!r}", messages=_messages(body)
+                f"RT create: no ticket id in answer {body!r}", messages=messages_in(body)
             )
         return ticket_id
 
