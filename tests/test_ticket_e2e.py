@@ -15,8 +15,8 @@ import pytest
 
 from bot.events import Event
 from commands.escalation.rt.rest2 import RTClient
-from commands.escalation.service import CrashInjected
 from commands.escalation.settings import RTSettings
+from harness.faults import DiesAfterCreate
 from harness.matrix_helpers import Person, World, running_bot
 from harness.rt_server import RTInstance
 from harness.world import make_person
@@ -197,11 +197,8 @@ async def test_crash_between_create_and_reply_gives_one_ticket(
     async with running_bot(cfg) as app:
         app.services.escalation.directory.overrides = {c.user_id: ("crash@example.com", "org-c")}
 
-        async def crash(ticket_id: int) -> None:
-            app.services.escalation.halted = True  # nothing after this point runs: a dead process
-            raise CrashInjected(f"after creating RT#{ticket_id}")
-
-        app.services.escalation.fault_after_create = crash
+        # Right after RT created the ticket the bot "dies": nothing after that point runs.
+        app.services.escalation.rt = DiesAfterCreate(app.services.escalation.rt)
         root = await c.send(world.support, "crash test thread")
         await e.send(world.support, "!ticket P3 crash test", thread_root=root)
         # Wait until RT has the ticket; the bot "dies" before recording or replying.

@@ -21,8 +21,9 @@ from bot.html import code, esc
 from bot.matrix import MatrixError
 from bot.registry import UsageError, argument, command, passive, reaction
 from bot.roles import ROOMS, Place, Role
+from commands.escalation.repository import RT_REF_RE
 from commands.escalation.rt.rest2 import RTClient, RTError, RTNotFound, RTUnavailable
-from commands.escalation.service import RT_REF_RE, Escalation
+from commands.escalation.service import Escalation
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -53,7 +54,7 @@ async def setup(app: App) -> None:
     settings = app.config.rt
     if settings is None or not settings.enabled:
         return
-    from commands.escalation.service import MIGRATIONS
+    from commands.escalation.repository import MIGRATIONS
 
     await app.services.store.migrate("rt", MIGRATIONS)
     client = RTClient(settings)
