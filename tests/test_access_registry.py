@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
-from commands.access.models import ImportProblems, Org, last_day, parse_csv, parse_toml, parse_until
+from commands.access.formats import ImportProblems, parse_csv, parse_toml
+from commands.access.models import Org, last_day, parse_until
 from commands.access.service import MIGRATIONS, AccessService, RateLimiter, next_daily
 from commands.access.settings import AccessSettings
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from bot.clock import utcnow
 from bot.config import Config
-from bot.context import utcnow
 from bot.store import Store
-from commands.access.models import ImportProblems
+from commands.access.formats import ImportProblems
 from commands.access.service import MIGRATIONS, AccessService, ImportSummary
 
 
@@ -58,7 +58,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> ImportSummary | None:
-        from commands.access.models import parse_registry
+        from commands.access.formats import parse_registry
 
         if args.dry_run:
             parse_registry(text, fmt)
