@@ -1,0 +1,151 @@
+"""Moderation's shared vocabulary (actions, outcomes, tables); the one place that acts on people: redact, warn, mute, kick, ban, and their undo, all audited.
+
+Automatic protections and moderator commands both go through `Moderator.act`, so every action
+(or, in shadow mode, every would-be action) becomes one `moderation_audit` row and one line in
+the staff room, and staff and the bot itself can never be the target. Reasons are built by the
+callers from kinds and counts only; nothing here ever sees a credential's value.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+from prometheus_client import Counter
+
+from bot.context import Services
+from bot.matrix import MatrixGateway
+from bot.store import Store
+from commands.moderation.settings import ModerationSettings
+
+log = logging.getLogger(__name__)
+
+Action = Literal["redact", "warn", "mute", "unmute", "kick", "ban", "unban", "invite"]
+UNDO_OF: dict[str, Action] = {"mute": "unmute", "ban": "unban", "kick": "invite"}
+ICON = {"redact": "🧹", "warn": "⚠️", "mute": "🔇", "unmute": "🔊", "kick": "👢", "ban": "🔨"}
+PAST = {
+    "redact": "redacted a message of",
+    "warn": "warned",
+    "mute": "muted",
+    "unmute": "unmuted",
+    "kick": "kicked",
+    "ban": "banned",
+    "unban": "unbanned",
+    "invite": "re-invited",
+}
+UNDO_KEY = "↩️"
+RECENT_PER_USER = 500
+MUTE_CHECK_SECONDS = 2.0
+
+MIGRATIONS = [
+    """
+    CREATE TABLE moderation_audit (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      ts REAL NOT NULL,
+      action TEXT NOT NULL,
+      target TEXT NOT NULL,
+      actor TEXT NOT NULL,
+      protection TEXT,
+      reason TEXT NOT NULL DEFAULT '',
+      room_id TEXT NOT NULL,
+      event_id TEXT,
+      shadow INTEGER NOT NULL DEFAULT 0,
+      ok INTEGER NOT NULL DEFAULT 1,
+      error TEXT,
+      detail TEXT NOT NULL DEFAULT '{}',
+      staff_event_id TEXT,
+      undo_of INTEGER,
+      undone_by TEXT,
+      undone_at REAL
+    );
+    CREATE INDEX moderation_audit_staff ON moderation_audit(staff_event_id);
+    CREATE INDEX moderation_audit_target ON moderation_audit(target, ts);
+    CREATE TABLE moderation_mutes (
+      room_id TEXT NOT NULL,
+      user_id TEXT NOT NULL,
+      until REAL NOT NULL,
+      prev_level INTEGER,
+      audit_id INTEGER,
+      PRIMARY KEY (room_id, user_id)
+    );
+    CREATE TABLE moderation_switches (
+      protection TEXT PRIMARY KEY,
+      enabled INTEGER NOT NULL,
+      shadow INTEGER NOT NULL,
+      changed_by TEXT NOT NULL,
+      changed_at REAL NOT NULL
+    );
+    CREATE TABLE moderation_joins (
+      room_id TEXT NOT NULL,
+      user_id TEXT NOT NULL,
+      joined_at REAL NOT NULL,
+      PRIMARY KEY (room_id, user_id)
+    )
+    """,
+]
+
+
+class Refused(Exception):
+    """The action may not be taken (target is staff or the bot, nothing to undo...)."""
+
+
+class NotAnAction(Refused):
+    """An undo reaction on a line that is not an audited action: ignore quietly."""
+
+
+@dataclass
+class Outcome:
+    audit_id: int
+    ok: bool
+    shadow: bool
+    line: str
+    error: str | None = None
+
+
+@dataclass
+class Switch:
+    enabled: bool
+    shadow: bool
+
+
+@dataclass
+class _Recent:
+    """Event ids (never bodies) of a user's recent messages, for `!redact @user N`."""
+
+    ids: dict[tuple[str, str], deque[str]] = field(default_factory=dict)
+
+    def add(self, room_id: str, user_id: str, event_id: str) -> None:
+        q = self.ids.setdefault((room_id, user_id), deque(maxlen=RECENT_PER_USER))
+        q.append(event_id)
+
+    def discard(self, room_id: str, event_id: str) -> None:
+        for (room, _), q in self.ids.items():
+            if room == room_id and event_id in q:
+                q.remove(event_id)
+                return
+
+    def last(self, room_id: str, user_id: str, n: int) -> list[str]:
+        q = self.ids.get((room_id, user_id))
+        return list(q)[-n:] if q else []
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+class ModeratorBase:
+    """What the moderator's parts share (set by Moderator.__init__)."""
+
+    services: Services
+    settings: ModerationSettings
+    store: Store
+    matrix: MatrixGateway
+    support: str
+    recent: _Recent
+    actions: Counter
