@@ -18,8 +18,9 @@ from aiohttp import web
 
 from bot import intake as intake_mod
 from bot.capability import capabilities
+from bot.clock import utcnow
 from bot.config import Config
-from bot.context import Services, utcnow
+from bot.context import Services
 from bot.intake import Intake
 from bot.matrix import MatrixError, MatrixGateway
 from bot.metrics import Metrics
@@ -51,6 +52,7 @@ class App:
             self.metrics,
             lambda: self.intake.last_sync_ok if self._intake else 0.0,
             config.web.ready_max_sync_age_s,
+            clock,
         )
         self._jobs: list[tuple[str, BackgroundJob]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -100,6 +102,7 @@ class App:
             self._on_invite,
             timeline_limit=self.config.matrix.timeline_limit,
             sync_timeout_ms=self.config.matrix.sync_timeout_ms,
+            clock=self.clock,
         )
         if self.config.web.enabled:
             self._runner = await start_web(self.web, self.config.web.listen)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.clock import utcnow
 from bot.config import Config
 from bot.events import Event
 from bot.html import esc
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
     from bot.protection import Protection
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

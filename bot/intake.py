@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 import nio
 
+from bot.clock import Clock, unix, utcnow
 from bot.events import Event, parse_event
 from bot.matrix import MatrixError, MatrixGateway, check
 from bot.metrics import Metrics
@@ -46,11 +46,13 @@ Job = Callable[[], Awaitable[None]]
 
 
 class Ledger:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock = utcnow) -> None:
         self.store = store
+        self.clock = clock
 
     async def get(self, key: str) -> str | None:
-        return await self.store.fetchval("SELECT value FROM kv WHERE key=?", (key,))
+        value: str | None = await self.store.fetchval("SELECT value FROM kv WHERE key=?", (key,))
+        return value
 
     async def put(self, key: str, value: str) -> None:
         await self.store.execute(
@@ -67,12 +69,13 @@ class Ledger:
     async def mark(self, event_id: str) -> None:
         await self.store.execute(
             "INSERT OR IGNORE INTO handled_events(event_id, handled_at) VALUES (?, ?)",
-            (event_id, time.time()),
+            (event_id, unix(self.clock)),
         )
 
     async def prune(self) -> None:
         await self.store.execute(
-            "DELETE FROM handled_events WHERE handled_at < ?", (time.time() - LEDGER_KEEP_SECONDS,)
+            "DELETE FROM handled_events WHERE handled_at < ?",
+            (unix(self.clock) - LEDGER_KEEP_SECONDS,),
         )
 
 
@@ -88,16 +91,18 @@ class Intake:
         timeline_limit: int,
         sync_timeout_ms: int,
         max_failures: int = 20,
+        clock: Clock = utcnow,
     ) -> None:
         self.matrix = matrix
-        self.ledger = Ledger(store)
+        self.ledger = Ledger(store, clock)
         self.metrics = metrics
         self.dispatch = dispatch
         self.on_invite = on_invite
         self.timeline_limit = timeline_limit
         self.sync_timeout_ms = sync_timeout_ms
         self.max_failures = max_failures
-        self.process_start_ms = int(time.time() * 1000)
+        self.clock = clock
+        self.process_start_ms = int(unix(clock) * 1000)
         self.birth_ms = self.process_start_ms
         self._handled: dict[str, None] = {}  # insertion-ordered: oldest evicted first
         self.synced_once = asyncio.Event()
@@ -157,10 +162,11 @@ class Intake:
                     await self._sleep(delay)
                     continue
                 failures = 0
-                token = resp.next_batch
-                await self._queue.put((batch, token))
-                self.last_sync_ok = time.time()
-                self.metrics.synced()
+                next_batch: str = resp.next_batch
+                token = next_batch
+                await self._queue.put((batch, next_batch))
+                self.last_sync_ok = unix(self.clock)
+                self.metrics.synced(self.last_sync_ok)
                 first = False
         finally:
             # Finish what was already received (each event once; the token is
@@ -255,7 +261,7 @@ class Intake:
         ):
             return
         event = parse_event(room_id, raw, cutoff_ms=self.process_start_ms)
-        self.metrics.sync_lag.set(max(0.0, time.time() - event.ts / 1000))
+        self.metrics.sync_lag.set(max(0.0, unix(self.clock) - event.ts / 1000))
         await self._guard(partial(self.dispatch, event), f"event {event_id}")
         await self.ledger.mark(event_id)
         self._handled[event_id] = None
@@ -273,7 +279,8 @@ class Intake:
 def _inviter(invite_room: Any, me: str) -> str:
     for ev in getattr(invite_room, "invite_state", []):
         if isinstance(ev, nio.InviteMemberEvent) and ev.state_key == me:
-            return ev.sender
+            sender: str = ev.sender
+            return sender
     return ""
 
 
@@ -288,4 +295,5 @@ def _decrypted(matrix: MatrixGateway, room_id: str, raw: dict[str, Any]) -> dict
     except Exception:
         log.warning("could not decrypt %s in %s", raw.get("event_id"), room_id)
         return raw
-    return decrypted.source
+    source: dict[str, Any] = decrypted.source
+    return source

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -42,8 +40,8 @@ class Metrics:
             registry=self.registry,
         )
 
-    def synced(self) -> None:
-        self.last_sync.set(time.time())
+    def synced(self, now: float) -> None:
+        self.last_sync.set(now)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -111,7 +111,8 @@ class Transaction:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         cur = await self._conn.execute(sql, params)
-        return cur.rowcount if cur.lastrowid in (None, 0) else cur.lastrowid
+        rowid = cur.lastrowid
+        return rowid if rowid else cur.rowcount  # an INSERT's row id, else rows changed
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._conn.executemany(sql, rows)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.clock import Clock, unix, utcnow
 from bot.metrics import Metrics
 
 
 def build_web_app(
-    metrics: Metrics, last_sync: Callable[[], float], max_sync_age_s: float
+    metrics: Metrics,
+    last_sync: Callable[[], float],
+    max_sync_age_s: float,
+    clock: Clock = utcnow,
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        age = time.time() - last_sync()
+        age = unix(clock) - last_sync()
         ready = age <= max_sync_age_s
         return web.json_response(
             {"ready": ready, "last_sync_age_s": round(age, 1)}, status=200 if ready else 503

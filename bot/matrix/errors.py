@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import Any
 
 import nio
 
 log = logging.getLogger(__name__)
-
-R = TypeVar("R")
 
 
 class MatrixError(Exception):
@@ -20,9 +18,13 @@ class MatrixError(Exception):
         self.status = status
 
 
-def check(resp: Any, ok: type[R] | tuple[type, ...], what: str) -> R:
+def check(resp: Any, ok: type[Any] | tuple[type[Any], ...], what: str) -> Any:
+    """``resp`` if it is of type ``ok``, else MatrixError (nio returns errors as values).
+
+    The result is Any: matrix-nio ships no type information.
+    """
     if isinstance(resp, ok):
-        return resp  # type: ignore[return-value]
+        return resp
     if isinstance(resp, nio.ErrorResponse):
         raise MatrixError(what, resp.message or str(resp), resp.status_code)
     raise MatrixError(what, f"unexpected response {type(resp).__name__}")

@@ -128,27 +128,6 @@ class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
     async def close(self) -> None:
         await self.client.close()
 
-    async def wait_for_room(
-        self, room_id: str, timeout: float = 10.0, *, member: str | None = None
-    ) -> bool:
-        """Wait until a completely processed sync has shown ``room_id``.
-
-        nio refuses to send into a room no sync has shown (e.g. a DM just
-        created), and a room seen half-processed lacks its members, so the
-        megolm key would not reach the invitee. Only the intake's "sync done"
-        signal says the room's state is complete.
-        """
-        try:
-            async with asyncio.timeout(timeout), self._sync_done:
-                await self._sync_done.wait_for(lambda: self._room_has(room_id, member))
-        except TimeoutError:
-            return False
-        return True
-
-    def _room_has(self, room_id: str, member: str | None) -> bool:
-        room = self.client.rooms.get(room_id)
-        return room is not None and (member is None or member in room.users)
-
     async def sync_processed(self) -> None:
         """Called by the intake after nio has fully processed a sync response.
 

@@ -38,13 +38,17 @@ class MediaStore(GatewayBase):
         resp, _keys = await self.client.upload(
             io.BytesIO(data), content_type=content_type, filename=filename, filesize=len(data)
         )
-        return check(resp, nio.UploadResponse, f"upload {filename}").content_uri
+        uri: str = check(resp, nio.UploadResponse, f"upload {filename}").content_uri
+        return uri
 
     @staticmethod
     def decrypt_media(data: bytes, file: dict[str, Any], what: str) -> bytes:
         """Plaintext of an encrypted attachment (``file`` is the event's EncryptedFile)."""
         try:
-            return decrypt_attachment(data, file["key"]["k"], file["hashes"]["sha256"], file["iv"])
+            plain: bytes = decrypt_attachment(
+                data, file["key"]["k"], file["hashes"]["sha256"], file["iv"]
+            )
+            return plain
         except (KeyError, TypeError, ValueError, EncryptionError) as exc:
             raise MatrixError(what, str(exc)) from exc
 

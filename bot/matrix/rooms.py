@@ -95,7 +95,10 @@ class Rooms(GatewayBase):
 
     async def get_state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any]:
         resp = await self.client.room_get_state_event(room_id, event_type, state_key)
-        return check(resp, nio.RoomGetStateEventResponse, f"get {event_type}").content
+        content: dict[str, Any] = check(
+            resp, nio.RoomGetStateEventResponse, f"get {event_type}"
+        ).content
+        return content
 
     async def put_state(
         self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
@@ -122,8 +125,9 @@ class Rooms(GatewayBase):
                 set(room.users) | set(room.invited_users) == {self.user_id, user_id}
                 and not room.name
             ):
-                self._dm_rooms[user_id] = room.room_id
-                return room.room_id
+                found: str = room.room_id
+                self._dm_rooms[user_id] = found
+                return found
         initial_state = []
         if self.settings.encryption:
             initial_state.append(
@@ -139,7 +143,7 @@ class Rooms(GatewayBase):
             preset=nio.RoomPreset.trusted_private_chat,
             initial_state=initial_state,
         )
-        room_id = check(resp, nio.RoomCreateResponse, f"create DM with {user_id}").room_id
+        room_id: str = check(resp, nio.RoomCreateResponse, f"create DM with {user_id}").room_id
         # nio knows the new room at once, but only with us in it: sending before a
         # sync shows the invite would share the megolm key with nobody else.
         await self.wait_for_room(room_id, member=user_id)
@@ -148,9 +152,6 @@ class Rooms(GatewayBase):
 
     def remember_dm(self, user_id: str, room_id: str) -> None:
         self._dm_rooms[user_id] = room_id
-
-    async def send_dm(self, user_id: str, html: str, plain: str | None = None) -> str:
-        return await self.send(await self.dm_room(user_id), html, plain)
 
     def knows_room(self, room_id: str) -> bool:
         """Whether a sync has shown the bot joined to ``room_id`` (no I/O)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nio
 
@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 
 class Sending(GatewayBase):
+    if TYPE_CHECKING:  # rooms.py: the direct room with a user
+
+        async def dm_room(self, user_id: str) -> str: ...
+
     # ---- sending -------------------------------------------------------------------
 
     async def send(
@@ -56,6 +60,9 @@ class Sending(GatewayBase):
             content.update(extra)
         return await self.send_raw(room_id, "m.room.message", content)
 
+    async def send_dm(self, user_id: str, html: str, plain: str | None = None) -> str:
+        return await self.send(await self.dm_room(user_id), html, plain)
+
     async def send_raw(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
         if room_id not in self.client.rooms:
             # nio sends only into rooms a sync has shown it (it needs their
@@ -64,7 +71,8 @@ class Sending(GatewayBase):
         resp = await self.client.room_send(
             room_id, event_type, content, ignore_unverified_devices=True
         )
-        return check(resp, nio.RoomSendResponse, f"send to {room_id}").event_id
+        event_id: str = check(resp, nio.RoomSendResponse, f"send to {room_id}").event_id
+        return event_id
 
     async def reply(self, event: Event, html: str, plain: str | None = None, **kw: Any) -> str:
         """Answer ``event`` in its thread (with a reply fallback for thread-less clients)."""

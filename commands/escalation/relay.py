@@ -59,7 +59,7 @@ class Relay(Part):
                     self.metrics.relayed.labels(txn.type).inc()
             await self._set_hw(txn.id)
         self.last_poll_ok = time.monotonic()
-        self.metrics.last_poll.set(time.time())
+        self.metrics.last_poll.set(self.now())
         if txns:
             # The poll never asks for ids at or below the mark again: those ids are done.
             await self.store.execute("DELETE FROM rt_own_txns WHERE txn_id <= ?", (txns[-1].id,))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from argparse import Namespace
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
@@ -61,7 +60,7 @@ async def help_command(ctx: EventContext, args: Namespace) -> None:
 @command("ping", summary="check that the bot is alive, with timing")
 async def ping(ctx: EventContext, args: Namespace) -> None:
     # Server timestamp to now: the homeserver's and the bot's share of the round trip.
-    lag_ms = max(0.0, time.time() * 1000 - ctx.event.ts)
+    lag_ms = max(0.0, ctx.services.clock().timestamp() * 1000 - ctx.event.ts)
     await ctx.reply(f"Pong! Your message reached me {lag_ms:.0f} ms after the server stamped it.")
 
 
