@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.store import Store
 from commands.access.formats import ImportProblems
 from commands.access.service import MIGRATIONS, AccessService, ImportSummary
+from commands.access.settings import AccessSettings
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,7 +44,9 @@ def _config(path: Path) -> Config:
 async def _service(config: Config) -> AccessService:
     store = await Store.open(config.bot.data_dir / "backchannel.sqlite3")
     await store.migrate("access", MIGRATIONS)
-    return AccessService(store, config.access, utcnow, prefix=config.bot.command_prefix)
+    return AccessService(
+        store, config.section("access", AccessSettings), utcnow, prefix=config.bot.command_prefix
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> int:

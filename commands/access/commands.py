@@ -30,6 +30,7 @@ from commands.access.models import (
     valid_mxid,
 )
 from commands.access.service import MIGRATIONS, AccessService, Refusal, next_daily, split_target
+from commands.access.settings import AccessSettings
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -46,7 +47,7 @@ async def setup(app: App) -> None:
     await app.services.store.migrate("access", MIGRATIONS)
     service = AccessService(
         app.services.store,
-        app.config.access,
+        app.config.section("access", AccessSettings),
         app.clock,
         services=app.services,
         prefix=app.config.bot.command_prefix,
@@ -60,7 +61,7 @@ async def setup(app: App) -> None:
 async def run_checks(service: AccessService, app: App) -> None:
     """A check at start, then: the daily full check, a full check when the registry changed
     (an import by the CLI, !orgs), and a cheap expiry check on every poll in between."""
-    settings = app.config.access
+    settings = app.config.section("access", AccessSettings)
     try:
         await service.check_join_rule()
         await service.check("start")

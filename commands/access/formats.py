@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from commands.access.models import Member, MemberImport, MemberState, Org
 
@@ -54,7 +54,7 @@ class Parsed:
     members: list[Located] = field(default_factory=list)
 
 
-_TOML_TABLES = {"org": Org, "member": MemberImport}
+_TOML_TABLES: dict[str, type[BaseModel]] = {"org": Org, "member": MemberImport}
 ORG_COLUMNS = ["id", "name", "products", "contract_end", "email_domains", "homeservers", "contacts"]
 MEMBER_COLUMNS = ["user_id", "org", "email", "expires", "state"]
 
@@ -115,8 +115,10 @@ def parse_toml(text: str) -> Parsed:
             except ValidationError as exc:
                 problems.extend(_problems_from(exc, line, field_lines))
                 continue
-            target = parsed.orgs if table == "org" else parsed.members
-            target.append(Located(line, field_lines, record))
+            if isinstance(record, Org):
+                parsed.orgs.append(Located(line, field_lines, record))
+            elif isinstance(record, MemberImport):
+                parsed.members.append(Located(line, field_lines, record))
     _check_duplicates(parsed, problems)
     if problems:
         raise ImportProblems(problems)

@@ -23,7 +23,6 @@ from bot.store import Store
 from commands.access import texts
 from commands.access.models import (
     AccessRequest,
-    Member,
     MemberState,
     Org,
     dt_to_ts,
@@ -99,13 +98,6 @@ class AccessService(AccessUpkeep):
         )
         self._good_join_rule = "invite"
         self._pending: set[asyncio.Task[None]] = set()
-
-    def has_grant(self, member: Member | None, now: datetime) -> bool:
-        return (
-            member is not None
-            and member.state is MemberState.granted
-            and (member.expires_at is None or member.expires_at > now)
-        )
 
     async def ask(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from bot.html import code, esc
 from bot.matrix import MatrixError
@@ -22,7 +22,13 @@ from commands.access.models import (
 if TYPE_CHECKING:
     pass
 
-from commands.access.outcomes import GOOD_JOIN_RULES, STAFF_LINES_PER_CHECK, Change, CheckReport
+from commands.access.outcomes import (
+    GOOD_JOIN_RULES,
+    STAFF_LINES_PER_CHECK,
+    Change,
+    CheckReport,
+    JoinResult,
+)
 from commands.access.repository import _AUDIT
 from commands.access.surface import AccessSurface
 
@@ -33,6 +39,26 @@ class AccessUpkeep(AccessSurface):
     """Keeps the room matching the registry: one check plans, applies, then tells."""
 
     _good_join_rule: str
+
+    if TYPE_CHECKING:  # service.py: getting in (a knock becomes a request)
+
+        async def ask(
+            self,
+            user_id: str,
+            *,
+            org_id: str | None = None,
+            email: str | None = None,
+            org: Org | None = None,
+            via: Literal["join", "knock"] = "join",
+            dm_room: str | None = None,
+        ) -> JoinResult: ...
+
+    def has_grant(self, member: Member | None, now: datetime) -> bool:
+        return (
+            member is not None
+            and member.state is MemberState.granted
+            and (member.expires_at is None or member.expires_at > now)
+        )
 
     async def on_join(self, user_id: str) -> bool:
         """Someone joined the support room: remove them unless exempt or granted. True if removed."""

@@ -24,6 +24,7 @@ from bot.roles import ROOMS, Place, Role
 from commands.escalation.repository import RT_REF_RE
 from commands.escalation.rt.rest2 import RTClient, RTError, RTNotFound, RTUnavailable
 from commands.escalation.service import Escalation
+from commands.escalation.settings import RTSettings
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -51,7 +52,7 @@ async def _rt(call: Awaitable[T]) -> T:
 
 
 async def setup(app: App) -> None:
-    settings = app.config.rt
+    settings = app.config.optional_section("rt", RTSettings)
     if settings is None or not settings.enabled:
         return
     from commands.escalation.repository import MIGRATIONS

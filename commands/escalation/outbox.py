@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from bot.html import esc
+from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError
 from commands.escalation.part import Part
 from commands.escalation.repository import OUTBOX_KEEP_DAYS
@@ -23,8 +24,6 @@ from commands.escalation.transcript import (
     FILE_MSGTYPES,
     build_transcript,
     fetch_media,
-    matrix_to,
-    server_of,
     text_html,
 )
 
@@ -256,7 +255,7 @@ class Outbox(Part):
         )
         if self.esc.rt_user:
             query += f" AND Creator = {ticketsql_quote(self.esc.rt_user)}"
-        params = {
+        params: dict[str, str | int] = {
             "query": query,
             "fields": "Type",
             "orderby": "id",

@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.context import Services
 from bot.events import Event
 from bot.html import esc, link
+from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError, MatrixGateway
 from bot.store import Store
 from commands.escalation.directory import Directory, RTMetrics
@@ -31,8 +32,6 @@ from commands.escalation.rt.rest2 import (
 from commands.escalation.settings import RTSettings, Severity
 from commands.escalation.thread_sync import ThreadSync
 from commands.escalation.transcript import (
-    matrix_to,
-    server_of,
     thread_messages,
 )
 

@@ -46,7 +46,8 @@ def has_media(content: dict[str, Any]) -> bool:
 
 async def fetch_media(matrix: MatrixGateway, content: dict[str, Any]) -> Media:
     """An image/file of a message, decrypted when it was sent in an encrypted room."""
-    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    raw_info = content.get("info")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
     name = str(content.get("filename") or content.get("body") or "file")
     file = content.get("file")
     if isinstance(file, dict) and file.get("url"):

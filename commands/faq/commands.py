@@ -28,6 +28,7 @@ from bot.registry import argument, command, passive, reaction
 from bot.roles import ANYWHERE, Place, Role
 from knowledge.index import Decision, Hit
 from knowledge.service import KnowledgeService
+from knowledge.settings import KnowledgeSettings
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -79,7 +80,8 @@ UP, DOWN = "👍", "👎"
 
 
 def service(ctx: EventContext) -> KnowledgeService | None:
-    return ctx.services.kb
+    kb: KnowledgeService | None = ctx.services.kb
+    return kb
 
 
 def _now_ms(ctx: EventContext) -> int:
@@ -193,7 +195,7 @@ async def _engineer_in_thread(ctx: EventContext) -> bool:
 
 
 async def _within_limits(ctx: EventContext) -> bool:
-    s = ctx.config.knowledge
+    s = ctx.config.section("knowledge", KnowledgeSettings)
     since = _now_ms(ctx) - 3_600_000
     per_user = await ctx.store.fetchval(
         "SELECT COUNT(*) FROM kb_answers WHERE mode = 'auto' AND asker = ? AND ts > ?",
@@ -205,13 +207,13 @@ async def _within_limits(ctx: EventContext) -> bool:
         "SELECT COUNT(*) FROM kb_answers WHERE mode = 'auto' AND room_id = ? AND ts > ?",
         (ctx.event.room_id, since),
     )
-    return per_room < s.per_room_per_hour
+    return int(per_room) < s.per_room_per_hour
 
 
 @passive("faq auto-answer", kinds=(Kind.message,), places=(Place.support,))
 async def auto_answer(ctx: EventContext) -> None:
     ev = ctx.event
-    settings = ctx.config.knowledge
+    settings = ctx.config.section("knowledge", KnowledgeSettings)
     svc = service(ctx)
     if not settings.auto_answer or svc is None or svc.kb is None:
         return
@@ -255,8 +257,10 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
     prefix = ctx.config.bot.command_prefix
     conf = float(decision.features.get("confidence", 0.0))
     best = decision.best
-    answered = best is not None and (decision.answer or conf >= ctx.config.knowledge.min_confidence)
-    if answered:
+    answered = best is not None and (
+        decision.answer or conf >= ctx.config.section("knowledge", KnowledgeSettings).min_confidence
+    )
+    if answered and best is not None:
         html, plain = answer_html(best, prefix, auto=False)
     elif decision.hits:
         items = [
@@ -265,7 +269,7 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
         ]
         lead = (
             "I'm not sure; these parts of the docs may help:"
-            if conf >= ctx.config.knowledge.unsure_confidence
+            if conf >= ctx.config.section("knowledge", KnowledgeSettings).unsure_confidence
             else "I'm not sure, and nothing matches well; the closest parts of the docs:"
         )
         html = (
@@ -422,7 +426,7 @@ async def feedback(ctx: EventContext) -> None:
 
 async def setup(app: App) -> None:
     await app.services.store.migrate("faq", MIGRATIONS)
-    settings = app.config.knowledge
+    settings = app.config.section("knowledge", KnowledgeSettings)
     cache = settings.cache_dir or (Path(app.data_dir) / "knowledge-cache")
     svc = KnowledgeService(settings, cache)
     app.services.kb = svc

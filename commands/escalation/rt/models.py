@@ -85,7 +85,8 @@ class Ticket(_RTModel):
     @field_validator("queue", "owner", "creator", mode="before")
     @classmethod
     def _ref(cls, v: Any) -> str:
-        return _ref_id(v)
+        ref: str = _ref_id(v)
+        return ref
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -115,7 +116,8 @@ class TicketSummary(_RTModel):
     @field_validator("queue", mode="before")
     @classmethod
     def _ref(cls, v: Any) -> str:
-        return _ref_id(v)
+        ref: str = _ref_id(v)
+        return ref
 
 
 class Transaction(_RTModel):
@@ -133,7 +135,8 @@ class Transaction(_RTModel):
     @field_validator("creator", mode="before")
     @classmethod
     def _ref(cls, v: Any) -> str:
-        return _ref_id(v)
+        ref: str = _ref_id(v)
+        return ref
 
     @field_validator("object_id", mode="before")
     @classmethod

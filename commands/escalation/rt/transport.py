@@ -87,7 +87,7 @@ class RestTransport:
             )
             self._session = aiohttp.ClientSession(
                 timeout=timeout,
-                connector=aiohttp.TCPConnector(ssl=None if self.settings.verify_tls else False),
+                connector=aiohttp.TCPConnector(ssl=True if self.settings.verify_tls else False),
                 # Not "Mozilla": RT answers those with a 302 to the login page instead of 401.
                 headers={"User-Agent": "backchannel-matrix-bot"},
             )
