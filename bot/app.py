@@ -60,6 +60,11 @@ class App:
             self.metrics,
             lambda: self.intake.last_sync_ok if self._intake else 0.0,
             config.web.ready_max_sync_age_s,
+            lambda: (
+                self.services.matrix.cross_signed_for_readiness()
+                if hasattr(self, "services")
+                else False
+            ),
         )
         self._jobs: list[tuple[str, BackgroundJob]] = []
         self._tasks: list[asyncio.Task[None]] = []

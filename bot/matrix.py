@@ -26,6 +26,7 @@ from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
 from nio.exceptions import EncryptionError
 from pydantic import BaseModel
 
+from bot import cross_signing
 from bot.config import MatrixSettings
 from bot.events import Event, parse_event
 from bot.roles import CREATOR_POWER, power_level_from_state
@@ -90,6 +91,7 @@ class MatrixGateway:
         self._dm_rooms: dict[str, str] = {}
         self._creators: dict[str, set[str]] = {}
         self._sync_done = asyncio.Condition()
+        self.cross_signing = cross_signing.CrossSigningStatus(reason="not logged in yet")
 
     # ---- session -------------------------------------------------------------
 
@@ -137,6 +139,28 @@ class MatrixGateway:
             log.info("logged in as new device %s", self.client.device_id)
         if self.client.olm and self.client.should_upload_keys:
             check(await self.client.keys_upload(), nio.KeysUploadResponse, "keys upload")
+        await self._cross_sign()
+
+    async def _cross_sign(self) -> None:
+        """Sign this device with the account's self-signing key (bootstrapped on first start)."""
+        if not self.client.olm or not self.settings.cross_signing:
+            self.cross_signing = cross_signing.CrossSigningStatus(
+                device_id=self.client.device_id or "",
+                reason="off (matrix.encryption or matrix.cross_signing is false)",
+            )
+            return
+        self.cross_signing = await cross_signing.bootstrap(
+            self.client,
+            self.data_dir,
+            password=self.settings.password,
+            reset=self.settings.reset_cross_signing,
+        )
+
+    def cross_signed_for_readiness(self) -> bool | None:
+        """None when cross-signing does not apply (encryption or cross-signing off)."""
+        if not self.settings.encryption or not self.settings.cross_signing:
+            return None
+        return self.cross_signing.cross_signed
 
     def _load_session(self) -> Session | None:
         try:
