@@ -62,7 +62,7 @@ class JsClient:
         self._log: Any = None
 
     async def start(self, timeout: float = 60.0) -> JsClient:
-        self._log = self.log_path.open("ab")  # noqa: SIM115 - closed in stop()
+        self._log = self.log_path.open("ab")
         self._proc = await asyncio.create_subprocess_exec(
             "node",
             str(DRIVER),

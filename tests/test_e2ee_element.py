@@ -9,17 +9,17 @@ bot (matrix-nio, no cross-signing) read nothing such a client wrote.
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
-import urllib.request
 from pathlib import Path
 
+import aiohttp
 import canonicaljson
 import nacl.signing
 import pytest
 from unpaddedbase64 import decode_base64
 
 from bot.cross_signing import SigningKey, StoredKeys, canonical_json, keys_path, load_keys
+from bot.undecryptable import PendingDecryption
 from harness.js_client import JsClient, js_available
 from tests.conftest import build_world
 from tests.matrix_helpers import World, running_bot
@@ -62,7 +62,9 @@ def test_signatures_verify_over_canonical_json() -> None:
 def server_shows_signed(world: World, token: str, device_id: str) -> bool:
     """The homeserver's /keys/query: master -> self-signing -> this device, checked with PyNaCl."""
     user = world.bot.user_id
-    q = world.server.api("POST", "/_matrix/client/v3/keys/query", token, {"device_keys": {user: []}})
+    q = world.server.api(
+        "POST", "/_matrix/client/v3/keys/query", token, {"device_keys": {user: []}}
+    )
     master = next(iter(q["master_keys"][user]["keys"].values()))
     ssk_obj = q["self_signing_keys"][user]
     ssk = next(iter(ssk_obj["keys"].values()))
@@ -80,7 +82,9 @@ async def js_customer(world: World, tmp_path: Path) -> JsClient:
         {"user_id": account.user_id},
     )
     assert "_status" not in resp, resp
-    js = await JsClient(world.server.url, account.user_id, account.password, tmp_path / f"{name}.log").start()
+    js = await JsClient(
+        world.server.url, account.user_id, account.password, tmp_path / f"{name}.log"
+    ).start()
     assert await js.join(world.support)  # encrypted
     return js
 
@@ -93,9 +97,10 @@ async def ping(js: JsClient, world: World, thread_root: str | None = None) -> No
     assert reply.thread_root == (thread_root or ask)
 
 
-def readyz(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
-        return json.loads(resp.read())
+async def readyz(port: int) -> dict:
+    # The bot's web server runs in this event loop: a blocking client would deadlock it.
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as r:
+        return await r.json()
 
 
 async def test_element_customer_in_an_encrypted_room(synapse: Synapse, tmp_path: Path) -> None:
@@ -111,7 +116,7 @@ async def test_element_customer_in_an_encrypted_room(synapse: Synapse, tmp_path:
             first_device = matrix.client.device_id
             assert matrix.cross_signing.cross_signed, matrix.cross_signing.reason
             assert server_shows_signed(world, matrix.client.access_token, first_device)
-            ready = readyz(port)
+            ready = await readyz(port)
             assert ready["ready"] and ready["cross_signed"] is True
             assert keys_path(world.data_dir).stat().st_mode & 0o777 == 0o600
             assert keys_path(world.data_dir).parent.stat().st_mode & 0o777 == 0o700
@@ -174,3 +179,31 @@ async def test_keys_on_the_server_without_ours_need_the_reset_flag(world: World)
         status = app.services.matrix.cross_signing
         assert status.cross_signed and status.master_key != first.master_key
         assert load_keys(keys_path(world.data_dir), bot) is not None
+
+
+def test_kept_undecryptable_events_are_retried_bounded_and_expire() -> None:
+    now = [0.0]
+    pending = PendingDecryption(max_events=2, max_age_s=60, clock=lambda: now[0])
+
+    def raw(event_id: str, session: str) -> dict:
+        return {
+            "event_id": event_id,
+            "type": "m.room.encrypted",
+            "content": {"session_id": session},
+        }
+
+    assert pending.park("!r", raw("$1", "s1")) and not pending.park("!r", raw("$1", "s1"))
+    pending.park("!r", raw("$2", "s2"))
+    keys = {"s2"}
+
+    def decrypt(_room: str, ev: dict) -> dict | None:
+        return {**ev, "type": "m.room.message"} if ev["content"]["session_id"] in keys else None
+
+    assert [e["event_id"] for _, e in pending.retry(decrypt, {"s2"})] == ["$2"]
+    assert pending.retry(decrypt, {"s1"}) == [] and len(pending) == 1  # key not there yet
+    pending.park("!r", raw("$3", "s3"))
+    pending.park("!r", raw("$4", "s4"))  # over the bound: the oldest ($1) goes
+    assert pending.sessions() == {"s3", "s4"} and pending.expired == 1
+    now[0] = 61.0
+    keys.update({"s3", "s4"})
+    assert pending.retry(decrypt) == [] and len(pending) == 0 and pending.expired == 3
