@@ -42,6 +42,13 @@ KEYS_DIR = "cross-signing"
 KEYS_FILE = "keys.json"
 
 
+NEEDS_PASSWORD = (
+    "the homeserver requires the bot's password to upload cross-signing keys, and only an "
+    "access token is configured: set matrix.password_file (or matrix.password), or "
+    "matrix.cross_signing = false to run unsigned"
+)
+
+
 class CrossSigningError(Exception):
     """Cross-signing could not be set up; the message says what to do."""
 
@@ -357,6 +364,8 @@ class CrossSigner:
         return status
 
     def _warn_reset(self) -> None:
+        if not self.password:  # checked first: replacing keys always needs the password
+            raise CrossSigningError(NEEDS_PASSWORD)
         log.warning(
             "RESETTING the cross-signing identity of %s (matrix.reset_cross_signing is set): "
             "every client will warn that the bot's identity changed and people who verified "
@@ -394,11 +403,7 @@ class CrossSigner:
                     f"uploading cross-signing keys ({[f.stages for f in challenge.flows]})"
                 )
             if not self.password:
-                raise CrossSigningError(
-                    "the homeserver requires the bot's password to upload cross-signing keys, "
-                    "and only an access token is configured: set matrix.password_file (or "
-                    "matrix.password), or matrix.cross_signing = false to run unsigned"
-                )
+                raise CrossSigningError(NEEDS_PASSWORD)
             auth = {
                 "type": "m.login.password",
                 "identifier": {"type": "m.id.user", "user": self.user_id},
@@ -441,7 +446,9 @@ async def bootstrap(
         status = CrossSigningStatus(device_id=device_id, reason=str(exc))
     except (OSError, TimeoutError, ValidationError) as exc:
         status = CrossSigningStatus(device_id=device_id, reason=f"homeserver call failed: {exc}")
-    if not status.cross_signed:
+    if status.cross_signed:
+        log.info("%s", status.describe())
+    else:
         log.error(
             "%s; Element users in encrypted rooms will neither see the bot's messages nor "
             "share their keys with it",

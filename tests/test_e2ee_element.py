@@ -175,6 +175,11 @@ async def test_keys_on_the_server_without_ours_need_the_reset_flag(world: World)
         assert not status.cross_signed and "reset_cross_signing" in status.reason
         assert app.services.matrix.cross_signed_for_readiness() is False
         assert not keys_path(world.data_dir).exists()
+    # Replacing keys needs the password (user-interactive auth): a token alone says so.
+    token_only = {"password": None, "access_token": "unused: the saved session is reused"}
+    async with running_bot(world.config(matrix={**token_only, "reset_cross_signing": True})) as app:
+        status = app.services.matrix.cross_signing
+        assert not status.cross_signed and "matrix.password_file" in status.reason
     async with running_bot(world.config(matrix={"reset_cross_signing": True})) as app:
         status = app.services.matrix.cross_signing
         assert status.cross_signed and status.master_key != first.master_key
