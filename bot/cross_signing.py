@@ -336,6 +336,14 @@ class CrossSigner:
                 await self._upload_keys(keys)
         else:
             if server_master is not None and not self.reset:
+                signed = device_status(query, user_id, device_id)
+                if signed.cross_signed:
+                    log.warning(
+                        "%s is missing: this device stays signed, but a new device (after a "
+                        "lost store) could not be; restore the file from a backup",
+                        self.path,
+                    )
+                    return signed
                 return CrossSigningStatus(
                     device_id=device_id,
                     master_key=server_master.public,

@@ -19,6 +19,7 @@ import pytest
 from unpaddedbase64 import decode_base64
 
 from bot.cross_signing import SigningKey, StoredKeys, canonical_json, keys_path, load_keys
+from bot.online_checks import check_online
 from bot.undecryptable import PendingDecryption
 from harness.js_client import JsClient, js_available
 from tests.conftest import build_world
@@ -164,17 +165,24 @@ async def test_element_customer_in_an_encrypted_room(synapse: Synapse, tmp_path:
             await person.stop()
 
 
-async def test_keys_on_the_server_without_ours_need_the_reset_flag(world: World) -> None:
+async def test_keys_on_the_server_without_ours_need_the_reset_flag(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     bot = world.bot.user_id
     async with running_bot(world.config()) as app:
         first = app.services.matrix.cross_signing
         assert first.cross_signed
     keys_path(world.data_dir).unlink()  # the private halves are gone, the server still has keys
     async with running_bot(world.config()) as app:
+        assert app.services.matrix.cross_signing.cross_signed  # this device was signed before
+    shutil.rmtree(world.data_dir / "e2e-store")  # and now a new device that nobody can sign
+    async with running_bot(world.config()) as app:
         status = app.services.matrix.cross_signing
         assert not status.cross_signed and "reset_cross_signing" in status.reason
         assert app.services.matrix.cross_signed_for_readiness() is False
         assert not keys_path(world.data_dir).exists()
+    problems = await check_online(world.config())
+    assert len(problems) == 1 and "is not cross-signed" in problems[0]
     # Replacing keys needs the password (user-interactive auth): a token alone says so.
     token_only = {"password": None, "access_token": "unused: the saved session is reused"}
     async with running_bot(world.config(matrix={**token_only, "reset_cross_signing": True})) as app:
@@ -184,6 +192,9 @@ async def test_keys_on_the_server_without_ours_need_the_reset_flag(world: World)
         status = app.services.matrix.cross_signing
         assert status.cross_signed and status.master_key != first.master_key
         assert load_keys(keys_path(world.data_dir), bot) is not None
+    capsys.readouterr()
+    assert await check_online(world.config()) == []
+    assert "cross-signed by the bot's self-signing key" in capsys.readouterr().out
 
 
 def test_kept_undecryptable_events_are_retried_bounded_and_expire() -> None:
