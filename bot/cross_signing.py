@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 from nio.api import Api
@@ -452,7 +453,7 @@ async def bootstrap(
         status = await CrossSigner(client, data_dir, password=password, reset=reset).ensure()
     except CrossSigningError as exc:
         status = CrossSigningStatus(device_id=device_id, reason=str(exc))
-    except (OSError, TimeoutError, ValidationError) as exc:
+    except (OSError, TimeoutError, aiohttp.ClientError, ValidationError) as exc:
         status = CrossSigningStatus(device_id=device_id, reason=f"homeserver call failed: {exc}")
     if status.cross_signed:
         log.info("%s", status.describe())
