@@ -28,9 +28,9 @@ from typing import Any
 
 from bot.app import App
 from harness.js_client import JsClient, js_available
-from harness.world import build_world
 from harness.matrix_helpers import World
 from harness.synapse_server import Synapse, free_port
+from harness.world import build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "e2ee.json"

@@ -23,9 +23,9 @@ import nio
 from bot.clock import Clock, unix, utcnow
 from bot.events import Event, parse_event
 from bot.matrix import MatrixError, MatrixGateway, check
+from bot.matrix.undecryptable import PendingDecryption
 from bot.metrics import Metrics
 from bot.store import Store
-from bot.matrix.undecryptable import PendingDecryption
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ async def check_cross_signing(config: Config) -> list[str]:
     """
     import nio
 
-    from bot.matrix.cross_signing import CrossSigningError, online_status
     from bot.matrix import Session
+    from bot.matrix.cross_signing import CrossSigningError, online_status
 
     where = "matrix.cross_signing"
     try:

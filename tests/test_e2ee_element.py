@@ -19,13 +19,13 @@ import pytest
 from unpaddedbase64 import decode_base64
 
 from bot.matrix.cross_signing import SigningKey, StoredKeys, canonical_json, keys_path, load_keys
-from bot.online_checks import check_online
 from bot.matrix.undecryptable import PendingDecryption
+from bot.online_checks import check_online
 from harness.js_client import JsClient, js_available
-from harness.world import build_world
 from harness.matrix_helpers import World, running_bot
 from harness.shared_data import DOCS
 from harness.synapse_server import Synapse, free_port
+from harness.world import build_world
 
 pytestmark = pytest.mark.skipif(js_available() is not None, reason=str(js_available()))
 

@@ -70,7 +70,8 @@ def unb64(text: str) -> bytes:
 def canonical_json(obj: dict[str, Any]) -> bytes:
     """What gets signed: canonical JSON without ``signatures`` and ``unsigned``."""
     stripped = {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
-    return Api.to_canonical_json(stripped).encode()
+    text: str = Api.to_canonical_json(stripped)
+    return text.encode()
 
 
 class SigningKey:
@@ -312,7 +313,8 @@ class CrossSigner:
 
     @property
     def user_id(self) -> str:
-        return self.client.user_id
+        user_id: str = self.client.user_id
+        return user_id
 
     async def ensure(self) -> CrossSigningStatus:
         """Make the server show this device cross-signed; the status says how it went."""

@@ -43,9 +43,7 @@ class Session(BaseModel):
 class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
     """The session and sync; each area of the API lives in its own module (bot/matrix/)."""
 
-    def __init__(
-        self, settings: MatrixSettings, data_dir: Path, *, clock: Clock = utcnow
-    ) -> None:
+    def __init__(self, settings: MatrixSettings, data_dir: Path, *, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.clock = clock
         self.data_dir = data_dir
