@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RT_PACKAGES := request-tracker5 rt5-db-sqlite rt5-standalone
 
-.PHONY: install rt-packages test lint demo bench clean
+.PHONY: install js rt-packages test lint demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,7 +12,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+JS := harness/js
+# matrix-js-sdk (Element's SDK) for the e2ee tests: Node >= 20 from the machine's packages,
+# the SDK pinned in harness/js/package-lock.json. Skipped (those tests skip) without node/npm.
+$(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(JS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the js-sdk e2ee tests will be skipped"; fi
+
+js: $(JS)/node_modules/.installed
+
+install: $(VENV)/.installed js
 
 rt-packages:
 	@command -v rt-setup-database-5 >/dev/null 2>&1 || { \

@@ -53,6 +53,11 @@ class App:
             lambda: self.intake.last_sync_ok if self._intake else 0.0,
             config.web.ready_max_sync_age_s,
             clock,
+            cross_signed=lambda: (
+                self.services.matrix.cross_signed_for_readiness()
+                if hasattr(self, "services")
+                else False
+            ),
         )
         self._jobs: list[tuple[str, BackgroundJob]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,7 +84,7 @@ class App:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(self.data_dir / "backchannel.sqlite3")
         await store.migrate("core", intake_mod.MIGRATIONS)
-        matrix = MatrixGateway(self.config.matrix, self.data_dir)
+        matrix = MatrixGateway(self.config.matrix, self.data_dir, clock=self.clock)
         await matrix.login()
         self.services = Services(
             config=self.config,

@@ -53,6 +53,14 @@ class MatrixSettings(Section):
     sync_timeout_ms: int = Field(default=30_000, ge=0)
     timeline_limit: int = Field(default=500, ge=10, le=1000)
     max_retries: int = Field(default=5, ge=0, le=20)
+    cross_signing: bool = Field(
+        default=True,
+        description="cross-sign the bot's device (Element talks only to cross-signed devices)",
+    )
+    reset_cross_signing: bool = Field(
+        default=False,
+        description="replace cross-signing keys the bot has no private halves of (clients warn)",
+    )
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:

@@ -23,6 +23,7 @@ import nio
 from bot.clock import Clock, unix, utcnow
 from bot.events import Event, parse_event
 from bot.matrix import MatrixError, MatrixGateway, check
+from bot.matrix.undecryptable import PendingDecryption
 from bot.metrics import Metrics
 from bot.store import Store
 
@@ -109,6 +110,7 @@ class Intake:
         self._queue: asyncio.Queue[tuple[list[Job], str] | None] = asyncio.Queue(maxsize=64)
         self._stopping = asyncio.Event()
         self.last_sync_ok = 0.0
+        self.pending = PendingDecryption()
 
     async def load(self) -> None:
         birth = await self.ledger.get("birth_ms")
@@ -218,6 +220,8 @@ class Intake:
             jobs.append(
                 partial(self._guard, partial(self.on_invite, room_id, inviter), f"invite {room_id}")
             )
+        for room_id, raw in self._late_keys(resp):
+            jobs.append(partial(self._one, room_id, raw))
         for room_id, room in resp.rooms.join.items():
             for ev in room.state:
                 self._note_state(room_id, ev.source)
@@ -234,9 +238,57 @@ class Intake:
                     log.exception("backfill of %s failed", room_id)
             for raw in raw_events:
                 raw = _decrypted(self.matrix, room_id, raw)
+                if raw.get("type") == "m.room.encrypted":
+                    await self._undecryptable(room_id, raw)
+                    continue
                 self._note_state(room_id, raw)
                 jobs.append(partial(self._one, room_id, raw))
         return jobs
+
+    def _late_keys(self, resp: nio.SyncResponse) -> list[tuple[str, dict[str, Any]]]:
+        """Kept events whose room keys this sync brought, now decrypted."""
+        if not len(self.pending):
+            return []
+        sessions = {
+            ev.session_id
+            for ev in resp.to_device_events
+            if isinstance(ev, nio.RoomKeyEvent | nio.ForwardedRoomKeyEvent)
+        }
+        if not sessions:
+            return []
+
+        def decrypt(room_id: str, raw: dict[str, Any]) -> dict[str, Any] | None:
+            clear = _decrypted(self.matrix, room_id, raw, quiet=True)
+            return None if clear.get("type") == "m.room.encrypted" else clear
+
+        done = self.pending.retry(decrypt, sessions)
+        if done:
+            self.metrics.decrypted_late.inc(len(done))
+            log.info("decrypted %d kept event(s) after their room keys arrived", len(done))
+        return done
+
+    async def _undecryptable(self, room_id: str, raw: dict[str, Any]) -> None:
+        """Keep an event we cannot decrypt yet; its key may come in a later sync."""
+        sender = raw.get("sender")
+        if sender == self.matrix.user_id or int(raw.get("origin_server_ts") or 0) < self.birth_ms:
+            return
+        if not self.pending.park(room_id, raw):
+            return
+        self.metrics.undecryptable.inc()
+        log.warning(
+            "kept undecryptable %s from %s in %s until its room key arrives (%d kept)",
+            raw.get("event_id"),
+            sender,
+            room_id,
+            len(self.pending),
+        )
+        try:
+            event = nio.Event.parse_encrypted_event(raw)
+            event.room_id = room_id
+            if isinstance(event, nio.MegolmEvent):
+                await self.matrix.client.request_room_key(event)
+        except (nio.LocalProtocolError, OSError, TimeoutError) as exc:
+            log.debug("no room key request for %s: %s", raw.get("event_id"), exc)
 
     def _note_state(self, room_id: str, raw: dict[str, Any]) -> None:
         if raw.get("type") == "m.room.create":
@@ -284,7 +336,9 @@ def _inviter(invite_room: Any, me: str) -> str:
     return ""
 
 
-def _decrypted(matrix: MatrixGateway, room_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _decrypted(
+    matrix: MatrixGateway, room_id: str, raw: dict[str, Any], *, quiet: bool = False
+) -> dict[str, Any]:
     """Raw dict of an event, decrypting it first when the room is encrypted."""
     if raw.get("type") != "m.room.encrypted" or matrix.client.olm is None:
         return raw
@@ -292,8 +346,9 @@ def _decrypted(matrix: MatrixGateway, room_id: str, raw: dict[str, Any]) -> dict
         event = nio.Event.parse_encrypted_event(raw)
         event.room_id = room_id
         decrypted = matrix.client.decrypt_event(event)
-    except Exception:
-        log.warning("could not decrypt %s in %s", raw.get("event_id"), room_id)
+    except Exception as exc:
+        if not quiet:
+            log.info("could not decrypt %s in %s: %s", raw.get("event_id"), room_id, exc)
         return raw
     source: dict[str, Any] = decrypted.source
     return source

@@ -40,6 +40,17 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.undecryptable = Counter(
+            "backchannel_undecryptable_events_total",
+            "Encrypted events the bot could not decrypt when they arrived (kept for a retry)",
+            registry=self.registry,
+        )
+        self.decrypted_late = Counter(
+            "backchannel_decrypted_late_events_total",
+            "Kept undecryptable events decrypted later, when their room key arrived",
+            registry=self.registry,
+        )
+
     def synced(self, now: float) -> None:
         self.last_sync.set(now)
 

@@ -16,15 +16,21 @@ def build_web_app(
     last_sync: Callable[[], float],
     max_sync_age_s: float,
     clock: Clock = utcnow,
+    cross_signed: Callable[[], bool | None] = lambda: None,
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
         age = unix(clock) - last_sync()
-        ready = age <= max_sync_age_s
+        # An unsigned device with encryption on is not ready: Element users in encrypted
+        # rooms can neither read the bot nor reach it, so the operator must act (the
+        # reason is in the log and check-config --online). None: not applicable.
+        signed = cross_signed()
+        ready = age <= max_sync_age_s and signed is not False
         return web.json_response(
-            {"ready": ready, "last_sync_age_s": round(age, 1)}, status=200 if ready else 503
+            {"ready": ready, "last_sync_age_s": round(age, 1), "cross_signed": signed},
+            status=200 if ready else 503,
         )
 
     async def metrics_view(_: web.Request) -> web.Response:

@@ -16,7 +16,9 @@ import nio
 from nio import AsyncClient, AsyncClientConfig
 from pydantic import BaseModel
 
+from bot.clock import Clock, utcnow
 from bot.config import MatrixSettings
+from bot.matrix import cross_signing
 from bot.matrix.base import GatewayBase
 from bot.matrix.errors import MatrixError, check
 from bot.matrix.media import Media, MediaStore
@@ -41,8 +43,9 @@ class Session(BaseModel):
 class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
     """The session and sync; each area of the API lives in its own module (bot/matrix/)."""
 
-    def __init__(self, settings: MatrixSettings, data_dir: Path) -> None:
+    def __init__(self, settings: MatrixSettings, data_dir: Path, *, clock: Clock = utcnow) -> None:
         self.settings = settings
+        self.clock = clock
         self.data_dir = data_dir
         self.session_file = data_dir / "session.json"
         self.store_dir = data_dir / "e2e-store"
@@ -63,6 +66,7 @@ class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
         self._dm_rooms: dict[str, str] = {}
         self._creators: dict[str, set[str]] = {}
         self._sync_done = asyncio.Condition()
+        self.cross_signing = cross_signing.CrossSigningStatus(reason="not logged in yet")
 
     # ---- session -------------------------------------------------------------
 
@@ -106,6 +110,29 @@ class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
             log.info("logged in as new device %s", self.client.device_id)
         if self.client.olm and self.client.should_upload_keys:
             check(await self.client.keys_upload(), nio.KeysUploadResponse, "keys upload")
+        await self._cross_sign()
+
+    async def _cross_sign(self) -> None:
+        """Sign this device with the account's self-signing key (bootstrapped on first start)."""
+        if not self.client.olm or not self.settings.cross_signing:
+            self.cross_signing = cross_signing.CrossSigningStatus(
+                device_id=self.client.device_id or "",
+                reason="off (matrix.encryption or matrix.cross_signing is false)",
+            )
+            return
+        self.cross_signing = await cross_signing.bootstrap(
+            self.client,
+            self.data_dir,
+            password=self.settings.password,
+            reset=self.settings.reset_cross_signing,
+            clock=self.clock,
+        )
+
+    def cross_signed_for_readiness(self) -> bool | None:
+        """None when cross-signing does not apply (encryption or cross-signing off)."""
+        if not self.settings.encryption or not self.settings.cross_signing:
+            return None
+        return self.cross_signing.cross_signed
 
     def _load_session(self) -> Session | None:
         try:
