@@ -9,7 +9,10 @@ if TYPE_CHECKING:
 
 
 class Protection(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """Shown in !protections and in audit rows."""
+        ...
 
     async def handle(self, ctx: EventContext) -> bool:
         """Inspect the event; return True when it was consumed (nothing else may see it)."""

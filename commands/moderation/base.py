@@ -8,10 +8,11 @@ callers from kinds and counts only; nothing here ever sees a credential's value.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import Counter
 
@@ -149,3 +150,25 @@ class ModeratorBase:
     support: str
     recent: _Recent
     actions: Counter
+    _lock: asyncio.Lock
+
+    if TYPE_CHECKING:  # moderator.py: the one entry point, and its clock
+
+        def now(self) -> float: ...
+
+        async def act(
+            self,
+            action: Action,
+            *,
+            target: str,
+            actor: str,
+            reason: str,
+            protection: str | None = None,
+            room_id: str | None = None,
+            event_id: str | None = None,
+            event_ids: list[str] | None = None,
+            shadow: bool = False,
+            seconds: float | None = None,
+            warn_html: str | None = None,
+            undo_of: int | None = None,
+        ) -> Outcome: ...

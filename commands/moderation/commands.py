@@ -65,7 +65,7 @@ def build_protections(moderator: Moderator, settings: ModerationSettings) -> lis
 
 
 async def setup(app: App) -> None:
-    settings = app.config.moderation
+    settings = app.config.section("moderation", ModerationSettings)
     services = app.services
     await services.store.migrate("moderation", MIGRATIONS)
     moderator = Moderator(services, settings)
@@ -85,7 +85,7 @@ async def setup(app: App) -> None:
 
 def _moderator(ctx: EventContext) -> Moderator:
     mod = ctx.services.moderation
-    if mod is None:
+    if not isinstance(mod, Moderator):
         raise UsageError("moderation is not set up")
     return mod
 
@@ -96,7 +96,8 @@ def target_of(ctx: EventContext, given: str) -> str:
         return given
     pills = PILL.findall(formatted(ctx.event))
     if pills:
-        return pills[0]
+        pill: str = pills[0]
+        return pill
     raise UsageError(f"{given!r} is not a Matrix user id (@name:server)")
 
 

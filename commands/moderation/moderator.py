@@ -141,9 +141,8 @@ class Moderator(Consequences, AuditTrail):
         error: str | None = None
         if not shadow:
             try:
-                detail = await self._perform(
-                    action, room, target, reason, event_ids or [event_id], seconds, warn_html
-                )
+                ids: list[str | None] = list(event_ids) if event_ids else [event_id]
+                detail = await self._perform(action, room, target, reason, ids, seconds, warn_html)
             except MatrixError as exc:
                 error = str(exc)
                 log.warning("moderation %s of %s failed: %s", action, target, exc)

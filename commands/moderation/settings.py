@@ -36,6 +36,10 @@ def _check_regexes(values: list[str]) -> list[str]:
     return values
 
 
+def _steps(*steps: Step) -> list[Step]:
+    return list(steps)
+
+
 class ProtectionSwitch(Section):
     """Shared by every protection. `!protections on/off/shadow` overrides these at runtime."""
 
@@ -73,7 +77,7 @@ class FloodSettings(ProtectionSwitch):
     max_lines: int = Field(default=150, ge=2, description="lines per window before a strike")
     # One strike per breach: the n-th strike (within strike_memory_minutes) takes ladder[n-1];
     # strikes past the end repeat the last step.
-    ladder: list[Step] = Field(default_factory=lambda: ["warn", "mute", "kick"], min_length=1)
+    ladder: list[Step] = Field(default_factory=lambda: _steps("warn", "mute", "kick"), min_length=1)
     strike_memory_minutes: float = Field(default=60.0, gt=0)
     mute_minutes: float = Field(default=10.0, gt=0)
 
@@ -99,7 +103,7 @@ class MentionSettings(ProtectionSwitch):
     max_staff_mentions: int = Field(default=3, ge=1, description="staff pinged in one message")
     max_mentions: int = Field(default=10, ge=1, description="anyone pinged in one message")
     room_mention: bool = Field(default=False, description="may customers use @room")
-    ladder: list[Step] = Field(default_factory=lambda: ["warn", "warn", "mute"], min_length=1)
+    ladder: list[Step] = Field(default_factory=lambda: _steps("warn", "warn", "mute"), min_length=1)
     strike_memory_minutes: float = Field(default=60.0, gt=0)
     mute_minutes: float = Field(default=10.0, gt=0)
 

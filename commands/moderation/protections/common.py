@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from bot.context import EventContext
@@ -74,7 +74,7 @@ class BaseProtection:
         """Default enforcement: redact and/or take the ladder step, then tell the sender."""
         ev = ctx.event
         mod = self.moderator
-        common = {
+        common: dict[str, Any] = {
             "target": ev.sender,
             "actor": mod.matrix.user_id,
             "protection": self.name,
