@@ -15,7 +15,7 @@ from commands.escalation.rt.rest2 import RTClient
 from commands.escalation.settings import RTSettings
 from harness.matrix_helpers import Person, World, running_bot
 from harness.rt_server import RTInstance
-from tests.test_ticket_e2e import bot_says, rt_section, wait_rt_reply
+from tests.test_ticket_e2e import bot_says, bot_txns, rt_section, wait_rt_reply
 
 NOTICE_LIMIT_S = 2.0
 QUEUED_WORDS = QUEUED_HTML.split(";")[0]  # "RT is not answering"
@@ -84,10 +84,23 @@ async def test_rt_hung_during_create_gives_one_ticket_one_reply(
             await asyncio.to_thread(rt.wake)
         n = await wait_rt_reply(world, e, root, timeout=40)
         await _settled(app)
-        await asyncio.sleep(1)  # a doubled create would have been searched for by now
+        # The same for a reply: RT hangs while the customer's message is on its way.
+        await asyncio.to_thread(rt.hang)
+        try:
+            msg = await c.send(world.support, "sent while RT hangs", thread_root=root)
+            await asyncio.sleep(4)
+        finally:
+            await asyncio.to_thread(rt.wake)
+        await _settled(app)
+        await asyncio.sleep(1)  # a doubled write would have been searched for by now
         await _settled(app)
         await _ping_marker(world, e)
     assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
+    hits = 0
+    for x in await bot_txns(rtc, rt, n):
+        if x.type == "Correspond":
+            hits += sum(msg in p.content for p in await rtc.transaction_content(x.id))
+    assert hits == 1
     assert len(_in_thread(world, e, root, "Escalated to RT#")) == 1
     assert len(_in_thread(world, e, root, QUEUED_WORDS)) == 1
 
