@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.app import App
-from commands.escalation.queued import QUEUED_HTML
+from commands.escalation.queued import CLAIM, QUEUED_HTML, notice_txn_id
 from commands.escalation.rt.rest2 import RTClient
 from commands.escalation.settings import RTSettings
 from harness.matrix_helpers import Person, World, running_bot
@@ -123,8 +123,27 @@ async def test_rt_stopped_then_bot_restarted_every_thread_told_once(
         async with running_bot(cfg) as app:  # a start during the outage
             app.services.escalation.directory.overrides = overrides
             latencies += await _escalate_and_time(world, roots[3:])
-            await _ping_marker(world, e)  # the restart told nobody twice
-            for root in roots[:3]:
+            # A crash after the notice reached Synapse but before it was recorded: the resend
+            # carries the same transaction id and Synapse drops it.
+            svc = app.services.escalation
+            row = await svc.mapping(world.support, roots[3])
+            assert row["queued_event"].startswith("$"), row
+            item = await app.services.store.fetchval(
+                "SELECT id FROM rt_outbox WHERE thread_id=? AND kind='create'", (roots[3],)
+            )
+            claim = CLAIM + notice_txn_id(world.support, roots[3], item)
+            await app.services.store.execute(
+                "UPDATE rt_threads SET queued_event=? WHERE thread_id=?", (claim, roots[3])
+            )
+            svc.queued.wake()
+            for _ in range(50):
+                resent = await svc.mapping(world.support, roots[3])
+                if resent["queued_event"] != claim:
+                    break
+                await asyncio.sleep(0.1)
+            assert resent["queued_event"] == row["queued_event"]  # Synapse's answer: same event
+            await _ping_marker(world, e)  # the restart and the resend told nobody twice
+            for root in roots:
                 assert len(_in_thread(world, e, root, QUEUED_WORDS)) == 1
             print("queued notice latencies (s):", " ".join(f"{x:.2f}" for x in latencies))
             assert max(latencies) < NOTICE_LIMIT_S, latencies
