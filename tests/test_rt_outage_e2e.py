@@ -95,6 +95,24 @@ async def test_rt_hung_during_create_gives_one_ticket_one_reply(
         await asyncio.sleep(1)  # a doubled write would have been searched for by now
         await _settled(app)
         await _ping_marker(world, e)
+    # A start while RT hangs: the start-up checks hang too and must not hold the notice up.
+    root2 = await c.send(world.support, "bot starts while RT hangs")
+    await asyncio.to_thread(rt.hang)
+    try:
+        async with running_bot(world.config(rt=section)) as app:
+            app.services.escalation.directory.overrides = {c.user_id: ("hang@example.com", "o")}
+            [latency2] = await _escalate_and_time(world, [root2])
+            print(f"queued notice after a start while RT hung: {latency2:.2f} s")
+            assert latency2 < NOTICE_LIMIT_S
+            await asyncio.sleep(3)
+            await asyncio.to_thread(rt.wake)
+            n2 = await wait_rt_reply(world, e, root2, timeout=40)
+            await _settled(app)
+            await _ping_marker(world, e)
+    finally:
+        await asyncio.to_thread(rt.wake)
+    assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root2)] == [n2]
+    assert len(_in_thread(world, e, root2, "Escalated to RT#")) == 1
     assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
     hits = 0
     for x in await bot_txns(rtc, rt, n):
