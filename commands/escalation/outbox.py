@@ -41,8 +41,9 @@ class Outbox(Part):
         self._drain_lock = asyncio.Lock()
         self._outbox_wake = asyncio.Event()
         self.reconcile = Reconciler(esc.settings.reconcile_settle_seconds)
-        # Set by a failed RT call, cleared by a good one: lets the queued notice go at once.
-        self.rt_down: bool = False
+        # When an RT call last failed (wall time), None after a good one: a thread whose create
+        # was queued before that failure is told "queued" at once.
+        self.rt_failed_at: float | None = None
         self._retry_at: float | None = None  # monotonic: a settling item wants another look
         self._startup_task: asyncio.Task[None] | None = None
 
@@ -80,14 +81,14 @@ class Outbox(Part):
                         await self._do_create(item, row)
                     else:
                         await self._do_message(item, row)
-                    self.rt_down = False
+                    self.rt_failed_at = None
                 except NotSettled as exc:
-                    self.rt_down = False
+                    self.rt_failed_at = None
                     waiting.add((item["room_id"], item["thread_id"]))
                     self._retry_at = min(self._retry_at or exc.retry_at, exc.retry_at)
                     await self._note_error(item["id"], str(exc))
                 except RTUnavailable as exc:
-                    self.rt_down = True
+                    self.rt_failed_at = self.now()
                     self.esc.queued.wake()
                     self.reconcile.failed(item["id"], exc)
                     await self._note_error(item["id"], str(exc))

@@ -2,9 +2,9 @@
 
 This runs beside the outbox, never inside it: the outbox may sit in a hung RT call for the
 whole client timeout, or be stopped at the first of many waiting items, and neither may keep
-a thread uninformed. A thread is told as soon as RT is known to be failing, or once its create
-has waited `queued_notice_seconds` (counted from this process's start for items from before
-it, so a restart while RT works says nothing). The notice is recorded before it is sent and
+a thread uninformed. A thread is told as soon as an RT call fails after its create was queued
+(and none has worked since), or once the create has waited `queued_notice_seconds` (counted
+from this process's start for items from before it, so a restart while RT works says nothing). The notice is recorded before it is sent and
 sent with a transaction id derived from the outbox item: a crash in between resends it with
 the same id, which the homeserver drops if the first send arrived.
 """
@@ -74,7 +74,12 @@ class QueuedNotices(Part):
         for row in await self.store.fetchall(_DUE_SQL):
             due = max(float(row["queued_at"]), started) + self.settings.queued_notice_seconds
             now = self.now()
-            if row["queued_event"] or self.esc.outbox.rt_down or now >= due:
+            # RT failed after this create was queued and has not answered since: at once.
+            # Otherwise only after the wait, so a ticket RT is about to create (e.g. right
+            # after RT came back, before the outbox noticed) is not called "queued".
+            failed_at = self.esc.outbox.rt_failed_at
+            failed = failed_at is not None and failed_at >= float(row["queued_at"])
+            if row["queued_event"] or failed or now >= due:
                 if not await self._tell(row):
                     wait = min(wait, RETRY_S)
             else:
