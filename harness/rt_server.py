@@ -296,6 +296,20 @@ class RTInstance:
                 break
             time.sleep(0.05)
 
+    def hang(self) -> None:
+        """SIGSTOP the server and its workers: the kernel still accepts connections and
+        takes requests, nothing answers until `wake` (then RT carries the backlog out)."""
+        os.killpg(self._pgid(), signal.SIGSTOP)
+
+    def wake(self) -> None:
+        os.killpg(self._pgid(), signal.SIGCONT)
+
+    def _pgid(self) -> int:
+        pid = self._proc.pid if self._proc is not None else self._adopted_pid
+        if pid is None:
+            raise RTUnavailableError("RT is not running")
+        return os.getpgid(pid)
+
     def set_webhook(self, url: str | None) -> None:
         """Install (or, with None, disable) a scrip that POSTs every ticket transaction of the
         queue to `url` as JSON. RT sends it inside its own request, before its DB commit: the

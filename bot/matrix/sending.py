@@ -34,8 +34,12 @@ class Sending(GatewayBase):
         mentions: Iterable[str] = (),
         msgtype: str = "m.notice",
         extra: dict[str, Any] | None = None,
+        txn_id: str | None = None,
     ) -> str:
         """Send trusted HTML (callers escape user text) with a plain-text body.
+
+        ``txn_id``, derived from the message's cause, lets the homeserver drop a resend
+        after a crash (same device); None picks a random one.
 
         ``m.mentions`` is always set, so only the listed users are pinged and
         no "@room" or display name in quoted user text can notify anyone.
@@ -58,18 +62,24 @@ class Sending(GatewayBase):
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         if extra:
             content.update(extra)
-        return await self.send_raw(room_id, "m.room.message", content)
+        return await self.send_raw(room_id, "m.room.message", content, txn_id=txn_id)
 
     async def send_dm(self, user_id: str, html: str, plain: str | None = None) -> str:
         return await self.send(await self.dm_room(user_id), html, plain)
 
-    async def send_raw(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+    async def send_raw(
+        self,
+        room_id: str,
+        event_type: str,
+        content: dict[str, Any],
+        txn_id: str | None = None,
+    ) -> str:
         if room_id not in self.client.rooms:
             # nio sends only into rooms a sync has shown it (it needs their
             # encryption state), e.g. a DM created a moment ago.
             await self.wait_for_room(room_id)
         resp = await self.client.room_send(
-            room_id, event_type, content, ignore_unverified_devices=True
+            room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
         )
         event_id: str = check(resp, nio.RoomSendResponse, f"send to {room_id}").event_id
         return event_id

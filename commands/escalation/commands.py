@@ -64,6 +64,7 @@ async def setup(app: App) -> None:
     app.services.escalation = service
     app.add_job("rt-outbox", service.outbox_loop)
     app.add_job("rt-poller", service.poll_loop)
+    app.add_job("rt-queued-notices", service.queued_loop)
     app.on_stop(client.close)
     app.web.router.add_post("/hooks/rt", service.webhook)
     # Who may !ticket is part of the declaration: engineers, and customers too when allowed.

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from bot.html import esc
 from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError
 from commands.escalation.part import Part
+from commands.escalation.reconcile import NotSettled, Reconciler
 from commands.escalation.repository import OUTBOX_KEEP_DAYS
 from commands.escalation.rt.rest2 import (
     RTAuthError,
@@ -38,6 +40,12 @@ class Outbox(Part):
         super().__init__(esc)
         self._drain_lock = asyncio.Lock()
         self._outbox_wake = asyncio.Event()
+        self.reconcile = Reconciler(esc.settings.reconcile_settle_seconds)
+        # When an RT call last failed (wall time), None after a good one: a thread whose create
+        # was queued before that failure is told "queued" at once.
+        self.rt_failed_at: float | None = None
+        self._retry_at: float | None = None  # monotonic: a settling item wants another look
+        self._startup_task: asyncio.Task[None] | None = None
 
     # ---- the outbox
 
@@ -56,11 +64,15 @@ class Outbox(Part):
             items = await self.store.fetchall(
                 "SELECT * FROM rt_outbox WHERE state='pending' ORDER BY id"
             )
+            waiting: set[tuple[str, str]] = set()  # threads whose earlier item must settle
             for item in items:
+                if (item["room_id"], item["thread_id"]) in waiting:
+                    continue  # keeps each thread's order; other threads go on
                 row = await self.esc.mapping(item["room_id"], item["thread_id"])
                 if row is None or row["state"] == "failed":
                     await self._finish(item["id"], "dead", "no ticket for this thread")
                     continue
+                self.reconcile.first_sight(item["id"], item["attempts"])
                 await self.store.execute(
                     "UPDATE rt_outbox SET attempts=attempts+1 WHERE id=?", (item["id"],)
                 )
@@ -69,13 +81,21 @@ class Outbox(Part):
                         await self._do_create(item, row)
                     else:
                         await self._do_message(item, row)
-                except RTUnavailable as exc:
+                    self.rt_failed_at = None
+                except NotSettled as exc:
+                    self.rt_failed_at = None
+                    waiting.add((item["room_id"], item["thread_id"]))
+                    self._retry_at = min(self._retry_at or exc.retry_at, exc.retry_at)
                     await self._note_error(item["id"], str(exc))
-                    if item["kind"] == "create" and not row["queued_event"]:
-                        await self.esc._tell_queued(row)
+                except RTUnavailable as exc:
+                    self.rt_failed_at = self.now()
+                    self.esc.queued.wake()
+                    self.reconcile.failed(item["id"], exc)
+                    await self._note_error(item["id"], str(exc))
                     log.warning("RT unavailable, outbox paused (%d pending): %s", len(items), exc)
                     return False
                 except RTError as exc:
+                    self.reconcile.forget(item["id"])
                     await self._permanent_failure(item, row, exc)
                 except MatrixError as exc:
                     # Unknown outcome / cannot build the message now: keep it, retry later.
@@ -149,14 +169,11 @@ class Outbox(Part):
         p = json.loads(item["payload"])
         s = self.settings
         ticket_id: int | None = None
-        if item["attempts"] > 0:
-            # An earlier attempt may have reached RT (crash, timeout): find it, never repeat it.
-            found = await self.rt.find_by_custom_field(
-                s.matrix_thread_field, row["thread_id"], queue=s.queue
-            )
-            if found:
-                ticket_id = min(t.id for t in found)
-                log.info("reconciled thread %s with existing RT#%d", row["thread_id"], ticket_id)
+        # An earlier attempt may have reached RT (crash, timeout): find it, never repeat it.
+        found = await self.reconcile.find(item["id"], lambda: self._ticket_of(row))
+        if found is not None:
+            ticket_id = found
+            log.info("reconciled thread %s with existing RT#%d", row["thread_id"], ticket_id)
         if ticket_id is None:
             allowed = self.esc._allowed_factory(p.get("customer"), p.get("org"))
             tr = await build_transcript(
@@ -208,6 +225,7 @@ class Outbox(Part):
                     ],
                 )
                 await self.store.execute("INSERT OR IGNORE INTO rt_own_txns VALUES (?)", (txn,))
+        self.reconcile.forget(item["id"])
         async with self.store.transaction() as tx:
             await tx.execute(
                 "UPDATE rt_threads SET state='created', ticket_id=? WHERE room_id=? AND thread_id=?",
@@ -218,6 +236,14 @@ class Outbox(Part):
             )
         self.metrics.outbox.labels("done").inc()
         await self._post_missing_replies()
+
+    async def _ticket_of(self, row: dict[str, Any]) -> int | None:
+        """The oldest ticket RT has for the thread (its Matrix Thread custom field), if any."""
+        s = self.settings
+        found = await self.rt.find_by_custom_field(
+            s.matrix_thread_field, row["thread_id"], queue=s.queue
+        )
+        return min(t.id for t in found) if found else None
 
     def created_html(self, row: dict[str, Any]) -> str:
         tid = int(row["ticket_id"])
@@ -274,11 +300,14 @@ class Outbox(Part):
         ticket_id = row["ticket_id"]
         if ticket_id is None:
             raise RTUnavailable("ticket not created yet")  # keeps order: wait for the create
-        if item["attempts"] > 0:
-            txn = await self._already_sent(ticket_id, p["event_id"])
-            if txn:
-                await self._finish(item["id"], "done", txn=txn)
-                return
+        # An earlier attempt may have reached RT: find the message by its event id first.
+        txn = await self.reconcile.find(
+            item["id"], lambda: self._already_sent(ticket_id, p["event_id"])
+        )
+        if txn:
+            self.reconcile.forget(item["id"])
+            await self._finish(item["id"], "done", txn=txn)
+            return
         files: list[RTFile] = []
         body = p["body"]
         if p.get("media") and p.get("msgtype") in FILE_MSGTYPES:
@@ -294,6 +323,7 @@ class Outbox(Part):
         )
         send = self.rt.correspond if item["kind"] == "correspond" else self.rt.comment
         txn = await send(ticket_id, html=html, attachments=files)
+        self.reconcile.forget(item["id"])
         async with self.store.transaction() as tx:
             await tx.execute("INSERT OR IGNORE INTO rt_own_txns VALUES (?)", (txn,))
             await tx.execute(
@@ -303,7 +333,15 @@ class Outbox(Part):
         self.metrics.outbox.labels("done").inc()
 
     async def outbox_loop(self) -> None:
-        await self._startup()
+        # The start-up checks run beside the drain: an RT that is down or hung at start must
+        # not hold up the first drain (nor the queued notices).
+        self._startup_task = asyncio.create_task(self._startup(), name="rt-startup-checks")
+        try:
+            await self._loop()
+        finally:
+            self._startup_task.cancel()
+
+    async def _loop(self) -> None:
         while True:
             # Clear before looking: a wake-up set during the drain must not be lost.
             self._outbox_wake.clear()
@@ -314,6 +352,9 @@ class Outbox(Part):
                 (self.now() - OUTBOX_KEEP_DAYS * 86400,),
             )
             timeout = self.settings.outbox_retry_seconds if not ok else 60.0
+            if self._retry_at is not None:
+                timeout = min(timeout, max(0.05, self._retry_at - time.monotonic()))
+                self._retry_at = None
             try:
                 await asyncio.wait_for(self._outbox_wake.wait(), timeout)
             except TimeoutError:

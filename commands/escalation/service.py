@@ -24,6 +24,7 @@ from bot.matrix import MatrixError, MatrixGateway
 from bot.store import Store
 from commands.escalation.directory import Directory, RTMetrics
 from commands.escalation.outbox import Outbox
+from commands.escalation.queued import QueuedNotices
 from commands.escalation.relay import Relay
 from commands.escalation.repository import EMAIL_RE, STATUS_LABEL, EscalateResult
 from commands.escalation.rt.rest2 import (
@@ -47,6 +48,7 @@ class Escalation:
         self.rt_user: str | None = None  # the bot's RT user name, to skip its own txns
         self.metrics = RTMetrics(services.metrics.registry)
         self.outbox = Outbox(self)
+        self.queued = QueuedNotices(self)
         self.relay = Relay(self)
         self.thread_sync = ThreadSync(self)
 
@@ -192,20 +194,9 @@ class Escalation:
         # The outbox task talks to RT and posts the outcome (RT#n, queued, or what is wrong):
         # a slow or hanging RT must never hold up the handling of other Matrix events.
         self.outbox.wake()
+        self.queued.wake()  # "queued" within 2 s if RT is down or hangs, whatever the outbox does
         self.metrics.escalations.labels("accepted").inc()
         return EscalateResult("accepted", await self.mapping(room_id, thread_id))
-
-    async def _tell_queued(self, row: dict[str, Any]) -> None:
-        """Once per escalation: RT is down, the ticket will come."""
-        event_id = await self.outbox.thread_say(
-            row,
-            "RT is not reachable right now. The escalation is <b>queued</b> and will be created "
-            "exactly once as soon as RT is back; messages in this thread are kept for it too.",
-        )
-        await self.store.execute(
-            "UPDATE rt_threads SET queued_event=? WHERE room_id=? AND thread_id=?",
-            (event_id or "?", row["room_id"], row["thread_id"]),
-        )
 
     # ---- commands' helpers
 
@@ -292,6 +283,9 @@ class Escalation:
 
     async def outbox_loop(self) -> None:
         await self.outbox.outbox_loop()
+
+    async def queued_loop(self) -> None:
+        await self.queued.loop()
 
     async def poll_loop(self) -> None:
         await self.relay.poll_loop()

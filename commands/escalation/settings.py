@@ -56,6 +56,12 @@ class RTSettings(Section):
     # Outbox: how long to wait between attempts while RT is unreachable.
     outbox_retry_seconds: float = Field(default=10.0, gt=0)
     verify_tls: bool = True
+    # After an RT write whose fate is unknown (timeout, reset, 5xx after sending): how long
+    # a search must keep finding nothing, once RT answers again, before the write is repeated.
+    reconcile_settle_seconds: float = Field(default=3.0, ge=0)
+    # A thread is told its escalation is queued once RT has failed, or once its create has
+    # waited this long (RT hanging); the promise is "within 2 s".
+    queued_notice_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("url", "web_url")
     @classmethod
