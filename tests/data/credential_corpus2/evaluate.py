@@ -1,6 +1,6 @@
 """Score a detector on the corpora: precision, recall, false-positive rate, misses by kind.
 
-    python tests/data/credential_corpus2/evaluate.py [--show]
+    python tests/data/credential_corpus2/evaluate.py [--show] [--halves=tune,old]
 
 `score(find, rows)` is shared with benchmarks/bench_credentials.py; `find(text)` is any
 function returning a (possibly empty) list of findings.
@@ -82,7 +82,8 @@ def main() -> None:
     from bot.protections.credentials_detector import find_secrets
 
     show = "--show" in sys.argv
-    for name in HALVES:
+    picked = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--halves=")]
+    for name in picked[0].split(",") if picked else HALVES:
         s = score(find_secrets, load(name))
         print(s.line(name))
         if s.missed:
