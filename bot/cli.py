@@ -12,7 +12,11 @@ from pathlib import Path
 from bot.config import Config, ConfigError, load_config
 
 # Feature CLIs: modules exposing ``add_parsers(subparsers)``; each sets ``func(args) -> int``.
-FEATURE_CLIS: list[str] = ["commands.access_cli", "knowledge.cli"]
+FEATURE_CLIS: list[str] = [
+    "commands.access_cli",
+    "knowledge.cli",
+    "commands.moderation.secrets_cli",
+]
 
 
 def _load(path: Path) -> Config:

@@ -7,6 +7,10 @@ Engineers and admins, in the support or the staff room; the support room is alwa
 
 from __future__ import annotations
 
+# Until the issue-9 refactor turns commands/moderation/ into the package, this module stands in
+# for it so commands/moderation/secrets_cli.py imports as commands.moderation.secrets_cli.
+__path__ = [__file__.removesuffix(".py")]
+
 import re
 from argparse import Namespace
 from typing import TYPE_CHECKING
