@@ -28,12 +28,11 @@ def installed() -> Iterator[logfilter.SecretLogFilter]:
 
 
 def _malformed_content() -> dict[str, object]:
-    # A buggy client: nio's schema wants formatted_body to be a string, Synapse does not check
+    # A file message without "url": Synapse accepts it, nio's schema requires the url, and
+    # jsonschema's message then prints the whole content ("On instance['content']: {...}").
     return {
-        "msgtype": "m.text",
+        "msgtype": "m.file",
         "body": f"export OS_PASSWORD={SECRET}\naws_access_key_id={KEY}\naws_secret_access_key={S3}",
-        "format": "org.matrix.custom.html",
-        "formatted_body": 12345,
     }
 
 
@@ -45,16 +44,26 @@ def _assert_clean(records: list[logging.LogRecord], text: str) -> None:
         assert SECRET not in r.getMessage()
 
 
+EVENT = {
+    "type": "m.room.message",
+    "event_id": "$abc",
+    "sender": "@c:hs",
+    "origin_server_ts": 1,
+    "content": _malformed_content(),
+}
+
+
+def test_without_the_filter_nio_logs_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    """The hazard is real: unfiltered, nio's warning carries the whole content."""
+    with caplog.at_level(logging.WARNING, logger="nio"):
+        nio.RoomMessage.parse_event(EVENT)
+    assert SECRET in caplog.text and S3 in caplog.text
+
+
 def test_nio_validator_warning_loses_the_event(
     installed: logfilter.SecretLogFilter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    event = {
-        "type": "m.room.message",
-        "event_id": "$abc",
-        "sender": "@c:hs",
-        "origin_server_ts": 1,
-        "content": _malformed_content(),
-    }
+    event = EVENT
     with caplog.at_level(logging.WARNING, logger="nio"):
         parsed = nio.RoomMessage.parse_event(event)
     assert isinstance(parsed, nio.BadEvent)
