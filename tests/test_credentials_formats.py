@@ -161,3 +161,31 @@ def test_redact_whole_corpus_leaves_no_value() -> None:
                 for f in find_secrets(text):
                     assert text[f.start : f.end] not in out, row["id"]
             json.dumps(out)  # always serialisable
+
+
+def test_attachment_text_files_are_scanned_whatever_the_declared_type() -> None:
+    from bot.protections.credentials_detector import scan_attachment
+
+    clouds = b"clouds:\n  prod:\n    auth:\n      username: ops\n      password: Granit4821!\n"
+    got = scan_attachment(clouds, "clouds.yaml", "application/octet-stream")
+    assert got.scanned and got.flagged and got.reason == "sniffed text"
+    assert {f.kind for f in got.findings} == {Kind.CLOUDS_YAML}
+    assert "Granit4821!" not in repr(got)
+    env = scan_attachment(b"DB_HOST=db01\nDB_PASSWORD=\n", ".env.example", "text/plain")
+    assert env.scanned and not env.flagged
+
+
+def test_attachment_binary_big_and_key_containers() -> None:
+    from bot.protections.credentials_detector import scan_attachment
+
+    png = scan_attachment(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "shot.png", "image/png"
+    )
+    assert not png.scanned and png.reason == "binary"
+    big = b"export OS_PASSWORD=Granit4821!\n" + b"x = 1\n" * 400_000
+    got = scan_attachment(big, "openrc.sh", "text/x-sh", limit=1_000_000)
+    assert got.truncated and got.flagged
+    cut = "å".encode() * 10  # a limit in the middle of a UTF-8 character still reads as text
+    assert scan_attachment(cut, "notes.txt", "text/plain", limit=5).scanned
+    assert scan_attachment(b"\x30\x82\x0a", "client.p12", None).flagged
+    assert not scan_attachment(b"", "empty.txt", "text/plain").scanned

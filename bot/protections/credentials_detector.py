@@ -1168,3 +1168,78 @@ def redact(text: str, replacement: str = "[REDACTED]") -> tuple[str, list[Kind]]
 def redact_text(text: str) -> str:
     """Just the redacted text (for log filters and other str -> str hooks)."""
     return redact(text)[0]
+
+
+# --- attachments ---------------------------------------------------------------------------------
+
+MAX_ATTACHMENT_BYTES = 1_048_576  # scanned from the start; a bigger file is scanned up to here
+_SNIFF_BYTES = 8192
+_TEXT_TYPES = (
+    "application/json", "application/yaml", "application/x-yaml", "application/toml",
+    "application/x-sh", "application/x-shellscript", "application/xml", "application/x-pem-file",
+    "application/x-ndjson", "application/javascript", "application/x-python", "application/sql",
+)  # fmt: skip
+# Binary containers whose whole point is a private key: the file is the secret.
+_KEY_CONTAINERS = (".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".gpg-key")
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentScan:
+    """What scanning a file found. Like `Finding`, it never holds any of the file's content."""
+
+    scanned: bool  # False: not text (or empty), nothing read
+    truncated: bool  # True: only the first `limit` bytes were scanned
+    findings: tuple[Finding, ...]
+    reason: str  # why it was (not) scanned, for logs: "text/plain", "binary", ...
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.findings)
+
+
+def _decode_text(head: bytes) -> str | None:
+    """The bytes as text when they look like text: no NUL, UTF-8 (or UTF-16 with a BOM)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return head.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    if b"\x00" in head[:_SNIFF_BYTES]:
+        return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a multi-byte character cut by the size limit
+            return head[: exc.start].decode("utf-8", "replace")
+        return None
+
+
+def scan_attachment(
+    data: bytes,
+    filename: str = "",
+    content_type: str | None = None,
+    *,
+    limit: int = MAX_ATTACHMENT_BYTES,
+) -> AttachmentScan:
+    """Scan an uploaded file the way a message is scanned, when it is text.
+
+    Text is decided by sniffing the bytes (no NUL in the first 8 KB and valid UTF-8, or UTF-16
+    with a BOM), whatever the client declared: clients label `clouds.yaml`, `.env` or a
+    kubeconfig `application/octet-stream` as often as `text/plain`. Files above `limit` are
+    scanned up to it (a pasted config's secret is near the top). Key containers (.p12, .pfx,
+    .jks) are binary but are the secret by definition.
+    """
+    name = filename.lower()
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if not data:
+        return AttachmentScan(False, False, (), "empty")
+    if name.endswith(_KEY_CONTAINERS) or ctype in ("application/x-pkcs12", "application/pkcs12"):
+        whole = Finding(Kind.PRIVATE_KEY, 0, 0, "key-container-file")
+        return AttachmentScan(True, False, (whole,), "key container")
+    head = data[:limit]
+    text = _decode_text(head)
+    if text is None:
+        return AttachmentScan(False, False, (), "binary")
+    declared = ctype.startswith("text/") or ctype in _TEXT_TYPES
+    reason = ctype if declared else "sniffed text"
+    return AttachmentScan(True, len(data) > limit, tuple(find_secrets(text)), reason)
