@@ -129,6 +129,11 @@ _NAMING_WORDS = frozenset(
     """password passwd passord lösenord losenord passordet lösenordet secret hemlig hemligt
     token key apikey credential credentials ditt din mitt your my here her här""".split()
 )
+_DUMMY_STEMS = frozenset(
+    """password passwd passw0rd secret changeme changeit supersecret topsecret mysecret
+    mypassword yourpassword secretpassword mysecretpassword example sample dummy placeholder
+    foobar""".split()
+)
 _CAMEL = re.compile(r"[A-Z][a-z]+")  # SecurePassword123, ChangeMeStrongPassword
 _REPEATED = re.compile(r"^(.)\1+$|^[*.#xX_-]+$|^[*]{3,}|[*]{3,}$")
 _SHELL_VAR = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
@@ -182,10 +187,10 @@ def is_placeholder(value: str) -> bool:
         return True
     if any(f in low for f in _PLACEHOLDER_FRAGMENTS):
         return True
-    if v.startswith(("**", "ENC[", "vault:", "sops:")) or low.endswith(_PLACEHOLDER_ENDINGS):
+    if v.startswith(("**", "ENC[", "vault:", "sops:", "!!")) or low.endswith(_PLACEHOLDER_ENDINGS):
         return True  # markdown emphasis in docs, sops/vault-encrypted values, "...KeyHere"
-    if low.rstrip("0123456789!.#") in _PLACEHOLDER_WORDS:
-        return True  # supersecret123, password1!, changeme2
+    if low.rstrip("0123456789!.#") in _DUMMY_STEMS:
+        return True  # supersecret123, password1!, changeme2 (but Qwerty!2024 is a password)
     words = [w for w in re.split(r"[\s_.-]+", low) if w]
     camel = [w.lower() for w in _CAMEL.findall(v)]
     if len(camel) >= 2 and any(w in _NAMING_WORDS for w in camel):
@@ -600,7 +605,8 @@ def _structural_findings(text: str, low: str, upper_run: bool) -> Iterator[Findi
                 len(pw) >= 4
                 and pw != user
                 and not is_placeholder(pw)
-                and not _user_placeholder(user)
+                # user:password@ in docs is a placeholder pair; user:Secr3t%21@ is not
+                and (not _user_placeholder(user) or _looks_like_password(unquote(pw), strict=True))
             ):
                 yield Finding(Kind.URL_PASSWORD, m.start("pw"), m.end("pw"), "url-userinfo")
     if "|" in text:

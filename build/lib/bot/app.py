@@ -1,0 +1,223 @@
+"""Composition root: builds everything from the config, runs it, stops it cleanly.
+
+Features plug in through ``FEATURES``: each module has ``async def setup(app)``
+that registers its migrations, services, background tasks and web routes.
+Their commands register themselves on import (see commands/registry.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from bot import intake as intake_mod
+from bot.config import Config
+from bot.context import Services, utcnow
+from bot.intake import Intake
+from bot.matrix import MatrixError, MatrixGateway
+from bot.metrics import Metrics
+from bot.roles import Roles
+from bot.router import Router
+from bot.store import Store
+from bot.web import build_web_app, start_web
+from commands.registry import Registry, registry
+
+log = logging.getLogger(__name__)
+
+# One line per feature; each module exposes ``async def setup(app: App) -> None``.
+FEATURES: list[str] = [
+    "commands.help",
+    "commands.access",
+    "commands.ticket",
+    "commands.moderation",
+    "commands.faq",
+]
+
+BackgroundJob = Callable[[], Awaitable[None]]
+
+
+class App:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        commands: Registry = registry,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.registry = commands
+        self.data_dir = config.bot.data_dir
+        self.metrics = Metrics()
+        self.web = build_web_app(
+            self.metrics,
+            lambda: self.intake.last_sync_ok if self._intake else 0.0,
+            config.web.ready_max_sync_age_s,
+        )
+        self._jobs: list[tuple[str, BackgroundJob]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._intake: Intake | None = None
+        self._runner: web.AppRunner | None = None
+        self.ready = asyncio.Event()
+        self.services: Services
+
+    @property
+    def intake(self) -> Intake:
+        assert self._intake is not None
+        return self._intake
+
+    def add_job(self, name: str, job: BackgroundJob) -> None:
+        """A background loop (RT poller, daily access check...) started once the bot is synced."""
+        self._jobs.append((name, job))
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._on_stop.append(hook)
+
+    async def start(self) -> None:
+        """Everything up to (and including) the first sync; then jobs start."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await Store.open(self.data_dir / "backchannel.sqlite3")
+        await store.migrate("core", intake_mod.MIGRATIONS)
+        matrix = MatrixGateway(self.config.matrix, self.data_dir)
+        await matrix.login()
+        self.services = Services(
+            config=self.config,
+            store=store,
+            matrix=matrix,
+            roles=Roles(self.config, matrix),
+            metrics=self.metrics,
+            clock=self.clock,
+        )
+        self.services.extras["registry"] = self.registry
+        self.services.extras["app"] = self
+        for name in FEATURES:
+            module = importlib.import_module(name)
+            await module.setup(self)
+        self.router = Router(self.services, self.registry)
+        self._intake = Intake(
+            matrix,
+            store,
+            self.metrics,
+            self.router.dispatch,
+            self._on_invite,
+            timeline_limit=self.config.matrix.timeline_limit,
+            sync_timeout_ms=self.config.matrix.sync_timeout_ms,
+        )
+        if self.config.web.enabled:
+            self._runner = await start_web(self.web, self.config.web.listen)
+        self._tasks.append(
+            asyncio.create_task(self._supervise("sync", self.intake.run), name="sync")
+        )
+        await self._wait_first_sync()
+        await self._join_configured_rooms()
+        for name, job in self._jobs:
+            self._tasks.append(asyncio.create_task(self._supervise(name, job), name=name))
+        self.ready.set()
+        log.info("backchannel is ready as %s", matrix.user_id)
+
+    async def _wait_first_sync(self) -> None:
+        sync_task = self._tasks[0]
+        first = asyncio.ensure_future(self.intake.synced_once.wait())
+        done, _ = await asyncio.wait({first, sync_task}, return_when=asyncio.FIRST_COMPLETED)
+        if first not in done:
+            first.cancel()
+            sync_task.result()  # raises the sync failure
+
+    async def _join_configured_rooms(self) -> None:
+        """Join the configured rooms if needed, and wait until a sync shows their state.
+
+        Jobs (the access check, the RT poller) start after this, so they never
+        see a room without its members.
+        """
+        matrix = self.services.matrix
+        for room_id in (self.config.rooms.support, self.config.rooms.staff):
+            if not matrix.knows_room(room_id):
+                try:
+                    await matrix.join(room_id)
+                except MatrixError as exc:
+                    log.error(
+                        "cannot join configured room %s: %s (invite the bot first)", room_id, exc
+                    )
+                    continue
+            if not await matrix.wait_for_room(room_id, member=matrix.user_id):
+                log.error("configured room %s did not show up in sync", room_id)
+
+    async def _on_invite(self, room_id: str, inviter: str) -> None:
+        """Join the configured rooms and DMs from known users; leave everything else."""
+        matrix = self.services.matrix
+        wanted = room_id in (self.config.rooms.support, self.config.rooms.staff)
+        known = inviter and (
+            inviter in self.config.roles.admins
+            or inviter in self.config.roles.engineers
+            or inviter in matrix.members(self.config.rooms.support)
+            or await self._known_customer(inviter, room_id)
+        )
+        if wanted or known:
+            await matrix.join(room_id)
+            if not wanted:
+                matrix.remember_dm(inviter, room_id)
+        else:
+            log.info("declining invite to %s from %r", room_id, inviter)
+            await matrix.leave(room_id)
+
+    async def _known_customer(self, user_id: str, room_id: str) -> bool:
+        access = self.services.access
+        return bool(access and await access.knows(user_id, room_id))
+
+    async def _supervise(self, name: str, job: BackgroundJob) -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.metrics.errors.labels(f"job:{name}").inc()
+            log.exception("background job %s died", name)
+            raise
+
+    async def stop(self) -> None:
+        """Finish the handler in flight (the sync loop stops between events), persist, close."""
+        if self._intake:
+            self._intake.stop()
+        sync = self._tasks[:1]
+        jobs = self._tasks[1:]
+        for task in jobs:
+            task.cancel()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*sync, return_exceptions=True), timeout=30)
+        await asyncio.gather(*jobs, return_exceptions=True)
+        for hook in reversed(self._on_stop):
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed")
+        if self._runner:
+            await self._runner.cleanup()
+        if hasattr(self, "services"):
+            await self.services.matrix.close()
+            await self.services.store.close()
+        self._tasks.clear()
+
+    async def run_forever(self) -> None:
+        """Run until SIGTERM/SIGINT or a fatal failure of the sync loop."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            waiter = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, self._tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if self._tasks[0].done() and not self._tasks[0].cancelled():
+                self._tasks[0].result()
+        finally:
+            log.info("stopping")
+            await self.stop()

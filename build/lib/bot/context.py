@@ -1,0 +1,87 @@
+"""What a handler gets: the event, who sent it (role), where (place), and the services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Config
+from bot.events import Event
+from bot.html import esc
+from bot.matrix import MatrixGateway
+from bot.metrics import Metrics
+from bot.roles import Place, Role, Roles
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.protections.base import Protection
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything long-lived, built once by bot.app; features attach theirs by name."""
+
+    config: Config
+    store: Store
+    matrix: MatrixGateway
+    roles: Roles
+    metrics: Metrics
+    clock: Callable[[], datetime] = utcnow
+    protections: list[Protection] = field(default_factory=list)
+    # Feature services (set by each feature's setup(); None when the feature is off).
+    kb: Any = None  # knowledge base (knowledge.index.KnowledgeBase holder)
+    rt: Any = None  # bot.rt.RTClient
+    escalation: Any = None  # !ticket / RT sync service
+    access: Any = None  # entitlement registry service
+    moderation: Any = None  # moderation / audit service
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def tell_staff(self, html: str, plain: str | None = None) -> str | None:
+        """One line in the staff room; failures are logged, never raised (a notice must not break an action)."""
+        try:
+            return await self.matrix.send(self.config.rooms.staff, html, plain)
+        except Exception:
+            log.exception("could not post to the staff room")
+            self.metrics.errors.labels("staff_notice").inc()
+            return None
+
+
+@dataclass
+class EventContext:
+    event: Event
+    role: Role
+    place: Place
+    services: Services
+
+    @property
+    def matrix(self) -> MatrixGateway:
+        return self.services.matrix
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role >= Role.engineer
+
+    async def reply(self, html: str, plain: str | None = None, **kw: Any) -> str:
+        """Answer in the event's thread."""
+        return await self.matrix.reply(self.event, html, plain, **kw)
+
+    async def refuse(self, why: str) -> str:
+        """A polite refusal, in the thread; ``why`` is plain text."""
+        return await self.reply(f"Sorry, I can't do that: {esc(why)}")

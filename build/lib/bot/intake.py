@@ -1,0 +1,291 @@
+"""From /sync to the router, each event once.
+
+- ``next_batch`` is persisted after every batch; a restart resumes from it with
+  ``full_state`` so room state (members, power levels) is rebuilt.
+- A ``limited`` timeline is backfilled from ``prev_batch`` back to the previous
+  token, so a burst larger than the timeline limit loses nothing.
+- A ledger of handled event ids makes redelivery harmless.
+- Events older than the bot's birth (its first start on this data directory)
+  are never acted on; events from before this process started are marked
+  ``backlog`` so protections do not punish after downtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import nio
+
+from bot.events import Event, parse_event
+from bot.matrix import MatrixError, MatrixGateway, check
+from bot.metrics import Metrics
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE handled_events (event_id TEXT PRIMARY KEY, handled_at REAL NOT NULL);
+    CREATE INDEX handled_events_at ON handled_events(handled_at)
+    """,
+]
+
+LEDGER_KEEP_SECONDS = 30 * 24 * 3600
+CLOCK_SKEW_MS = 5 * 60 * 1000  # homeserver clock vs ours
+RECENT_IN_MEMORY = 50_000
+
+Dispatch = Callable[[Event], Awaitable[None]]
+InviteHandler = Callable[[str, str], Awaitable[None]]
+Job = Callable[[], Awaitable[None]]
+
+
+class Ledger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, key: str) -> str | None:
+        return await self.store.fetchval("SELECT value FROM kv WHERE key=?", (key,))
+
+    async def put(self, key: str, value: str) -> None:
+        await self.store.execute(
+            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    async def seen(self, event_id: str) -> bool:
+        return (
+            await self.store.fetchval("SELECT 1 FROM handled_events WHERE event_id=?", (event_id,))
+            is not None
+        )
+
+    async def mark(self, event_id: str) -> None:
+        await self.store.execute(
+            "INSERT OR IGNORE INTO handled_events(event_id, handled_at) VALUES (?, ?)",
+            (event_id, time.time()),
+        )
+
+    async def prune(self) -> None:
+        await self.store.execute(
+            "DELETE FROM handled_events WHERE handled_at < ?", (time.time() - LEDGER_KEEP_SECONDS,)
+        )
+
+
+class Intake:
+    def __init__(
+        self,
+        matrix: MatrixGateway,
+        store: Store,
+        metrics: Metrics,
+        dispatch: Dispatch,
+        on_invite: InviteHandler,
+        *,
+        timeline_limit: int,
+        sync_timeout_ms: int,
+        max_failures: int = 20,
+    ) -> None:
+        self.matrix = matrix
+        self.ledger = Ledger(store)
+        self.metrics = metrics
+        self.dispatch = dispatch
+        self.on_invite = on_invite
+        self.timeline_limit = timeline_limit
+        self.sync_timeout_ms = sync_timeout_ms
+        self.max_failures = max_failures
+        self.process_start_ms = int(time.time() * 1000)
+        self.birth_ms = self.process_start_ms
+        self._handled: dict[str, None] = {}  # insertion-ordered: oldest evicted first
+        self.synced_once = asyncio.Event()
+        self._queue: asyncio.Queue[tuple[list[Job], str] | None] = asyncio.Queue(maxsize=64)
+        self._stopping = asyncio.Event()
+        self.last_sync_ok = 0.0
+
+    async def load(self) -> None:
+        birth = await self.ledger.get("birth_ms")
+        if birth is None:
+            await self.ledger.put("birth_ms", str(self.birth_ms))
+        else:
+            self.birth_ms = int(birth)
+        await self.ledger.prune()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Sync until stopped; gives up (raises) after ``max_failures`` failures in a row.
+
+        Syncing and handling run as two tasks joined by a bounded queue: a
+        handler may wait for something only a later sync brings (a DM room it
+        just created, say) without stalling the sync that would bring it.
+        """
+        await self.load()
+        token = await self.ledger.get("next_batch")
+        first = True
+        failures = 0
+        sync_filter = {
+            "room": {
+                "timeline": {"limit": self.timeline_limit},
+                "state": {"lazy_load_members": False},
+            }
+        }
+        consumer = asyncio.create_task(self._consume(), name="intake-handlers")
+        try:
+            while not self._stopping.is_set() and not consumer.done():
+                try:
+                    resp = await self._sync_once(token, first, sync_filter)
+                    batch = await self._collect(resp, token)
+                except (TimeoutError, MatrixError, OSError) as exc:
+                    if self._stopping.is_set():
+                        break
+                    failures += 1
+                    self.metrics.errors.labels("sync").inc()
+                    if failures >= self.max_failures:
+                        raise
+                    delay = min(60.0, 0.5 * 2**failures)
+                    log.warning(
+                        "sync failed (%s), retry %d/%d in %.1fs",
+                        exc,
+                        failures,
+                        self.max_failures,
+                        delay,
+                    )
+                    await self._sleep(delay)
+                    continue
+                failures = 0
+                token = resp.next_batch
+                await self._queue.put((batch, token))
+                self.last_sync_ok = time.time()
+                self.metrics.synced()
+                first = False
+        finally:
+            # Finish what was already received (each event once; the token is
+            # saved only after its batch is handled), then stop.
+            if not consumer.done():
+                await self._queue.put(None)
+                await consumer
+
+    async def _consume(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            batch, token = item
+            for job in batch:
+                await job()
+            await self.ledger.put("next_batch", token)
+            self.synced_once.set()  # the first batch (invites included) is fully handled
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _sync_once(
+        self, token: str | None, first: bool, sync_filter: dict[str, Any]
+    ) -> nio.SyncResponse:
+        sync = asyncio.ensure_future(
+            self.matrix.client.sync(
+                timeout=0 if first else self.sync_timeout_ms,
+                since=token,
+                full_state=first,
+                sync_filter=sync_filter,
+            )
+        )
+        stop = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({sync, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if sync not in done:
+            sync.cancel()
+            raise TimeoutError("stopping")
+        stop.cancel()
+        resp = check(sync.result(), nio.SyncResponse, "sync")
+        await self.matrix.sync_processed()
+        return resp
+
+    async def _collect(self, resp: nio.SyncResponse, since: str | None) -> list[Job]:
+        """The batch's work, in order: invites, then each room's timeline (backfilled if limited)."""
+        jobs: list[Job] = []
+        for room_id in resp.rooms.invite:
+            inviter = _inviter(resp.rooms.invite[room_id], self.matrix.user_id)
+            jobs.append(
+                partial(self._guard, partial(self.on_invite, room_id, inviter), f"invite {room_id}")
+            )
+        for room_id, room in resp.rooms.join.items():
+            for ev in room.state:
+                self._note_state(room_id, ev.source)
+            raw_events = [ev.source for ev in room.timeline.events]
+            if room.timeline.limited and since and room.timeline.prev_batch:
+                try:
+                    older = await self.matrix.messages_between(
+                        room_id, room.timeline.prev_batch, since
+                    )
+                    log.info("backfilled %d events in %s", len(older), room_id)
+                    raw_events = older + raw_events
+                except MatrixError:
+                    self.metrics.errors.labels("backfill").inc()
+                    log.exception("backfill of %s failed", room_id)
+            for raw in raw_events:
+                raw = _decrypted(self.matrix, room_id, raw)
+                self._note_state(room_id, raw)
+                jobs.append(partial(self._one, room_id, raw))
+        return jobs
+
+    def _note_state(self, room_id: str, raw: dict[str, Any]) -> None:
+        if raw.get("type") == "m.room.create":
+            self.matrix.note_create_event(room_id, raw)
+
+    async def _one(self, room_id: str, raw: dict[str, Any]) -> None:
+        event_id = raw.get("event_id")
+        if not event_id or raw.get("type") == "m.room.encrypted":
+            return
+        if int(raw.get("origin_server_ts") or 0) < self.birth_ms:
+            return
+        if raw.get("sender") == self.matrix.user_id:
+            # Our own echo (one per reply): nothing handles it, so skip the ledger's
+            # two SQLite round trips, which cost more CPU than the rest of the path.
+            return
+        ts = int(raw.get("origin_server_ts") or 0)
+        # Only events from around or before this process's start can have been
+        # handled by an earlier run; newer ones are checked in memory, which
+        # saves a SQLite round trip per event on the hot path.
+        if event_id in self._handled or (
+            ts < self.process_start_ms + CLOCK_SKEW_MS and await self.ledger.seen(event_id)
+        ):
+            return
+        event = parse_event(room_id, raw, cutoff_ms=self.process_start_ms)
+        self.metrics.sync_lag.set(max(0.0, time.time() - event.ts / 1000))
+        await self._guard(partial(self.dispatch, event), f"event {event_id}")
+        await self.ledger.mark(event_id)
+        self._handled[event_id] = None
+        if len(self._handled) > RECENT_IN_MEMORY:
+            del self._handled[next(iter(self._handled))]
+
+    async def _guard(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        try:
+            await work()
+        except Exception:
+            self.metrics.errors.labels("intake").inc()
+            log.exception("%s failed", what)
+
+
+def _inviter(invite_room: Any, me: str) -> str:
+    for ev in getattr(invite_room, "invite_state", []):
+        if isinstance(ev, nio.InviteMemberEvent) and ev.state_key == me:
+            return ev.sender
+    return ""
+
+
+def _decrypted(matrix: MatrixGateway, room_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Raw dict of an event, decrypting it first when the room is encrypted."""
+    if raw.get("type") != "m.room.encrypted" or matrix.client.olm is None:
+        return raw
+    try:
+        event = nio.Event.parse_encrypted_event(raw)
+        event.room_id = room_id
+        decrypted = matrix.client.decrypt_event(event)
+    except Exception:
+        log.warning("could not decrypt %s in %s", raw.get("event_id"), room_id)
+        return raw
+    return decrypted.source

@@ -1,0 +1,49 @@
+"""Prometheus metrics of one bot instance (own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "backchannel_events_total", "Events handled, by kind", ["kind"], registry=self.registry
+        )
+        self.commands = Counter(
+            "backchannel_commands_total",
+            "Commands, by name and outcome",
+            ["command", "outcome"],
+            registry=self.registry,
+        )
+        self.handler_seconds = Histogram(
+            "backchannel_handler_seconds",
+            "Time to handle one event",
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.sync_lag = Gauge(
+            "backchannel_sync_lag_seconds",
+            "Age of the newest event at the time it was handled",
+            registry=self.registry,
+        )
+        self.last_sync = Gauge(
+            "backchannel_last_sync_timestamp_seconds",
+            "When the last sync succeeded",
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "backchannel_errors_total",
+            "Errors, by where they happened",
+            ["where"],
+            registry=self.registry,
+        )
+
+    def synced(self) -> None:
+        self.last_sync.set(time.time())
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

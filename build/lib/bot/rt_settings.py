@@ -1,0 +1,104 @@
+"""`[rt]`: how the bot reaches Safespring's Request Tracker (RT 5, REST 2.0) and escalates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from bot.settings_base import Section
+
+Severity = Literal["P1", "P2", "P3"]
+
+
+class SeverityPriority(Section):
+    """RT priority for each severity `!ticket` accepts (RT's default range is 0-99)."""
+
+    P1: int = Field(default=90, ge=0, le=255)
+    P2: int = Field(default=50, ge=0, le=255)
+    P3: int = Field(default=20, ge=0, le=255)
+
+    def for_severity(self, severity: Severity) -> int:
+        return int(getattr(self, severity))
+
+
+class RTSettings(Section):
+    """Escalation to RT is off while `url` is unset."""
+
+    url: str | None = Field(default=None, description="RT base URL, e.g. https://rt.example.com")
+    token: SecretStr | None = Field(default=None, description="RT auth token (1-<uid>-<hex>)")
+    token_file: Path | None = Field(default=None, description="file holding the token instead")
+    queue: str = "Support"
+    matrix_room_field: str = "Matrix Room"
+    matrix_thread_field: str = "Matrix Thread"
+    default_severity: Severity = "P3"
+    severity_priority: SeverityPriority = Field(default_factory=SeverityPriority)
+    # The ticket body (the chat transcript) as the create message, or a short body plus a comment
+    # (a comment keeps the transcript out of the requestor's auto-reply mail).
+    transcript_as: Literal["comment", "correspondence"] = "correspondence"
+    web_url: str | None = Field(default=None, description="RT web UI base; defaults to url")
+    poll_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # A staff message in an escalated thread becomes an internal RT comment unless it starts
+    # with this marker; then it is sent to the requestor as correspondence (marker stripped).
+    staff_comment_marker: str = Field(default="public:", min_length=1)
+    customers_may_escalate: bool = False
+    # Post RT comments (internal notes) to the staff room; never to the support room.
+    comments_to_staff_room: bool = False
+    p1_notice: str = (
+        "For a P1 (production down) also call Safespring support by phone, 24/7: +47 23 65 32 23 (Norway) "
+        "or +46 8 551 073 74 (Sweden), and e-mail support@safespring.com."
+    )
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10, description="extra attempts on 5xx/network")
+    retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    # Outbox: how long to wait between attempts while RT is unreachable.
+    outbox_retry_seconds: float = Field(default=10.0, gt=0)
+    verify_tls: bool = True
+
+    @field_validator("url", "web_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> RTSettings:
+        if self.url is None:
+            return self
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError("[rt] needs exactly one of token or token_file when url is set")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    @property
+    def rest_url(self) -> str:
+        if self.url is None:
+            raise ValueError("[rt] url is not set")
+        return f"{self.url}/REST/2.0"
+
+    def ticket_link(self, ticket_id: int) -> str:
+        base = self.web_url or self.url or ""
+        return f"{base}/Ticket/Display.html?id={ticket_id}"
+
+    def read_token(self) -> str:
+        """The token; reads token_file (small, once at startup: fine outside the event loop)."""
+        if self.token is not None:
+            return self.token.get_secret_value().strip()
+        if self.token_file is None:
+            raise ValueError("[rt] neither token nor token_file is set")
+        try:
+            value = self.token_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"[rt] token_file {self.token_file}: {exc.strerror}") from exc
+        if not value:
+            raise ValueError(f"[rt] token_file {self.token_file} is empty")
+        return value

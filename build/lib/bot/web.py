@@ -1,0 +1,42 @@
+"""/healthz, /readyz and /metrics; features may add routes (e.g. an RT webhook)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.metrics import Metrics
+
+
+def build_web_app(
+    metrics: Metrics, last_sync: Callable[[], float], max_sync_age_s: float
+) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        age = time.time() - last_sync()
+        ready = age <= max_sync_age_s
+        return web.json_response(
+            {"ready": ready, "last_sync_age_s": round(age, 1)}, status=200 if ready else 503
+        )
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+async def start_web(app: web.Application, listen: str) -> web.AppRunner:
+    host, _, port = listen.rpartition(":")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    return runner
