@@ -53,3 +53,16 @@ def test_usage_error_does_not_echo(line: str, secret: str) -> None:
 )
 def test_without_values(message: str, clean: str) -> None:
     assert without_values(message) == clean
+
+
+def test_handler_usage_errors_do_not_echo() -> None:
+    """Handlers' own checks name what was wrong, not the value typed."""
+    from types import SimpleNamespace
+
+    from commands.moderation import parse_duration, target_of
+
+    ctx = SimpleNamespace(event=SimpleNamespace(content={}, body=JWT, is_edit=False))
+    for check in (lambda: parse_duration(JWT), lambda: target_of(ctx, JWT)):  # type: ignore[arg-type]
+        with pytest.raises(UsageError) as err:
+            check()
+        assert JWT not in str(err.value)
