@@ -45,6 +45,12 @@ ADVICE: dict[str, str] = {
     "revoke the old one.",
     SecretKind.TSM_PASSWORD.value: "Change the node password (dsmc set password) or ask us to "
     "reset it, then update every client that uses the node.",
+    SecretKind.PRESIGNED_URL.value: "The link works for anyone until it expires: delete or move "
+    "the object (or rotate the key / Swift temp-URL key that signed it) if it must stop now.",
+    SecretKind.WEBHOOK_URL.value: "Anyone with the URL can post as the integration: delete the "
+    "webhook and create a new one.",
+    SecretKind.PASSWORD_HASH.value: "Hashes can be cracked offline: change the password and "
+    "replace the hash.",
 }
 
 
