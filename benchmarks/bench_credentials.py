@@ -4,8 +4,8 @@
 
 1. Throughput (msg/s, median of 5 interleaved rounds of >= 0.5 s each) over the old corpus, the corpus-2
    halves, and large pastes (a 60 KB log and a 60 KB base64 blob: the worst shapes for regexes).
-   The old detector is loaded from `git show REF:bot/protections/credentials_detector.py` (its path before issue 9) into a
-   temporary module, so both run in this process on this machine.
+   The old detector is loaded from `git show REF:bot/protections/credentials_detector.py` (its
+   path before issue 9) into a temporary module, so both run in this process on this machine.
 2. Precision / recall / false-positive rate of both on TUNE, CHECK and the old corpus.
 
 Results: a table on stdout and benchmarks/results/credentials.json.
