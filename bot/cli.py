@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.capability import add_cli_parsers
 from bot.config import Config, ConfigError, load_config
+from bot.logfilter import install as install_log_filter
 
 
 def _load(path: Path) -> Config:
@@ -44,6 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     # nio logs every event at INFO and whole sync bodies (pasted secrets too) at DEBUG.
     logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLogger().level))
+    install_log_filter()  # event content and credentials never reach the log (issue 14)
     from bot.app import App
 
     asyncio.run(App(config).run_forever())

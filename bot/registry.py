@@ -18,6 +18,7 @@ Declaring registers nothing: each capability's ``setup(app)`` calls
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,9 +37,27 @@ class UsageError(Exception):
     """Wrong arguments: the user sees the message and the usage line."""
 
 
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (.*)", re.S)
+_QUOTED_VALUE = re.compile(
+    r"""(invalid [\w ]*?(?:value|choice)): (?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", re.S
+)
+_AMBIGUOUS = re.compile(r"ambiguous option: \S+", re.S)
+
+
+def without_values(message: str) -> str:
+    """argparse's message with the user's words taken out (they may be a pasted secret)."""
+    m = _UNRECOGNIZED.search(message)
+    if m:
+        n = len(m.group(1).split())
+        message = message[: m.start()] + f"{n} unexpected argument{'s' * (n != 1)}"
+    message = _QUOTED_VALUE.sub(r"\1", message)
+    return _AMBIGUOUS.sub("ambiguous option", message)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+        # Never echo arguments back: "unrecognized arguments: -----BEGIN OPENSSH PRIVATE KEY..."
+        raise UsageError(without_values(message))
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         raise UsageError(message or "")

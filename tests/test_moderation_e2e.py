@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sqlite3
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nio
 import pytest
 
 from bot.events import Event
@@ -359,3 +361,62 @@ async def test_mention_abuse_by_a_customer(world: World) -> None:
         fine = await send_with_mentions(f"{e.user_id} thanks!", {"user_ids": [e.user_id]})
         await ping(c, world)
         assert fine not in {ev.relates_to for ev in e.events if ev.kind == "redaction"}
+
+
+# Synthetic, shaped like a customer's .env; the password belongs to nothing.
+ENV_PASSWORD = "Granit4821!Vx9q"
+DOT_ENV = (
+    "APP_ENV=production\nOS_AUTH_URL=https://v2.dashboard.sto1.safedc.net:5000/v3\n"
+    f"OS_USERNAME=ops@example.se\nOS_PASSWORD={ENV_PASSWORD}\nDEBUG=0\n"
+).encode()
+
+
+async def send_file(person: Person, room_id: str, data: bytes, name: str, mimetype: str) -> str:
+    resp, _keys = await person.client.upload(
+        io.BytesIO(data), content_type=mimetype, filename=name, filesize=len(data)
+    )
+    assert isinstance(resp, nio.UploadResponse), resp
+    content = {
+        "msgtype": "m.file",
+        "body": name,
+        "url": resp.content_uri,
+        "info": {"mimetype": mimetype, "size": len(data)},
+    }
+    sent = await person.client.room_send(room_id, "m.room.message", content)
+    assert isinstance(sent, nio.RoomSendResponse), sent
+    return sent.event_id
+
+
+async def test_uploaded_env_file_with_a_password_is_redacted_file_never_echoed(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c, e = world.customer, world.engineer
+    async with running_bot(cfg(world)) as app:
+        clean = await send_file(
+            c, world.support, b"APP_ENV=production\nDEBUG=0\n", "ok.env", "text/plain"
+        )
+        leaked = await send_file(c, world.support, DOT_ENV, ".env", "application/octet-stream")
+        await e.wait_for(redaction_of(leaked), 15)
+        dm = await c.wait_for(dm_from_bot(world, "your file", "OS_PASSWORD line", "rotate"), 20)
+        assert "removed your file" in dm.body
+        await e.wait_for(staff_line(world, "credentials", "OS_PASSWORD line"))
+        await ping(c, world)
+        rows = await app.services.store.fetchall("SELECT * FROM moderation_audit")
+        assert [(r["action"], r["event_id"]) for r in rows] == [("redact", leaked)]
+    assert not any(ev.kind == "redaction" and ev.relates_to == clean for ev in e.events)
+    logged = "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.INFO or r.name.startswith(("bot", "commands"))
+    )
+    for person in (c, e, world.admin):
+        for ev in person.events:
+            if ev.sender == world.bot.user_id:
+                # Never echoed: no upload from the bot, no line of the file in anything it sent.
+                assert ev.media_url is None and "file" not in ev.content
+                assert ENV_PASSWORD not in str(ev.content)
+                assert "OS_USERNAME" not in str(ev.content)
+    for value in (ENV_PASSWORD, ENV_PASSWORD[:8], "ops@example.se"):
+        assert value not in logged
+        assert value.encode() not in everything_stored(world.data_dir)

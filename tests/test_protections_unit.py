@@ -160,3 +160,87 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(UsageError):
         parse_duration(text)
+
+
+ENV_FILE = b"APP_ENV=prod\nexport OS_PASSWORD=Granit4821!\nDEBUG=0\n"
+
+
+def file_msg(name: str, *, size: int | None = None, encrypted: bool = False) -> Event:
+    info: dict[str, Any] = {"mimetype": "application/octet-stream"}
+    if size is not None:
+        info["size"] = size
+    where: dict[str, Any] = (
+        {"file": {"url": "mxc://hs/enc", "key": {"k": "K"}, "iv": "IV", "hashes": {"sha256": "H"}}}
+        if encrypted
+        else {"url": "mxc://hs/plain"}
+    )
+    return msg(name, msgtype="m.file", info=info, **where).model_copy(update={"msgtype": "m.file"})
+
+
+class FakeMedia:
+    """ctx.matrix for scan_file: serves one file, decrypts by reversing the bytes."""
+
+    def __init__(self, data: bytes, fail: bool = False) -> None:
+        self.data, self.fail, self.fetched = data, fail, []  # type: list[str]
+
+    async def download(self, mxc: str) -> Any:
+        self.fetched.append(mxc)
+        if self.fail:
+            raise ConnectionError("gone")
+        return SimpleNamespace(data=self.data, content_type="application/octet-stream")
+
+    @staticmethod
+    def decrypt_media(data: bytes, file: dict[str, Any], what: str) -> bytes:
+        assert file["key"] == {"k": "K"}
+        return data[::-1]
+
+
+def file_ctx(ev: Event, media: FakeMedia) -> Any:
+    errors: list[str] = []
+    metrics = SimpleNamespace(
+        errors=SimpleNamespace(
+            labels=lambda n: errors.append(n) or SimpleNamespace(inc=lambda: None)
+        )
+    )
+    return SimpleNamespace(
+        event=ev, matrix=media, services=SimpleNamespace(metrics=metrics), errors=errors
+    )
+
+
+async def test_credentials_in_an_uploaded_file_plain_and_encrypted() -> None:
+    from commands.moderation.protections.credentials import attachment_of
+
+    p = CredentialProtection(stub(), ModerationSettings().credentials)
+    ev = file_msg(".env", size=len(ENV_FILE))
+    att = attachment_of(ev)
+    assert att and att.url == "mxc://hs/plain" and att.file is None and att.filename == ".env"
+    found = await p.scan_file(file_ctx(ev, FakeMedia(ENV_FILE)), att)
+    assert [f.kind.value for f in found] == ["OS_PASSWORD line"]
+    assert "Granit" not in repr(found)
+    enc = file_msg(".env", encrypted=True)
+    att = attachment_of(enc)
+    assert att and att.url == "mxc://hs/enc" and att.file is not None
+    found = await p.scan_file(file_ctx(enc, FakeMedia(ENV_FILE[::-1])), att)
+    assert [f.kind.value for f in found] == ["OS_PASSWORD line"]
+    assert attachment_of(msg("export OS_PASSWORD=Granit4821!")) is None  # text: scan() does it
+
+
+async def test_uploaded_file_not_fetched_when_huge_let_through_when_unreachable() -> None:
+    from commands.moderation.protections.credentials import MAX_DOWNLOAD_BYTES, attachment_of
+
+    p = CredentialProtection(stub(), ModerationSettings().credentials)
+    huge = file_msg("dump.log", size=MAX_DOWNLOAD_BYTES + 1)
+    media = FakeMedia(ENV_FILE)
+    assert await p.scan_file(file_ctx(huge, media), attachment_of(huge)) == []  # type: ignore[arg-type]
+    assert media.fetched == []
+    gone = file_msg(".env")
+    ctx = file_ctx(gone, FakeMedia(ENV_FILE, fail=True))
+    assert await p.scan_file(ctx, attachment_of(gone)) == []  # type: ignore[arg-type]
+    assert ctx.errors == ["credential_file"]
+    binary = file_msg("photo.bin")
+    assert (
+        await p.scan_file(
+            file_ctx(binary, FakeMedia(b"\x00\x01OS_PASSWORD=Granit4821!")), attachment_of(binary)
+        )
+        == []
+    )  # type: ignore[arg-type]

@@ -117,9 +117,9 @@ async def join(ctx: EventContext, args: Namespace) -> None:
         raise UsageError("write your organisation id or your work e-mail address, not a Matrix id")
     org_id, email = split_target(target)
     if email is not None and not valid_email(email):
-        raise UsageError(f"{target} is not an e-mail address like you@example.com")
+        raise UsageError("that is not an e-mail address like you@example.com")
     if org_id is not None and not ORG_ID.match(org_id):
-        raise UsageError(f"{target} is not an organisation id (letters, digits and '-')")
+        raise UsageError("that is not an organisation id (letters, digits and '-')")
     result = await service.ask(
         sender, org_id=org_id, email=email, via="join", dm_room=ctx.event.room_id
     )
@@ -168,7 +168,7 @@ async def decide_by_reaction(ctx: EventContext) -> None:
 
 def _user_arg(text: str) -> str:
     if not valid_mxid(text):
-        raise UsageError(f"{text} is not a Matrix id like @name:example.com")
+        raise UsageError("that is not a Matrix id like @name:example.com")
     return text
 
 

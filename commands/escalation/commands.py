@@ -238,7 +238,7 @@ async def ticket_link(ctx: EventContext, args: Namespace) -> None:
     svc = _service(ctx)
     m = re.fullmatch(r"(?:RT#)?(\d{1,9})", args.ticket.strip(), re.IGNORECASE)
     if not m:
-        raise UsageError(f"{args.ticket!r} is not a ticket number like RT#1234")
+        raise UsageError("that is not a ticket number like RT#1234")
     thread_id = await _thread_of(ctx)
     if thread_id is None:
         raise UsageError("use !ticket link inside the thread to link")

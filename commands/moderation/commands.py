@@ -98,13 +98,13 @@ def target_of(ctx: EventContext, given: str) -> str:
     if pills:
         pill: str = pills[0]
         return pill
-    raise UsageError(f"{given!r} is not a Matrix user id (@name:server)")
+    raise UsageError("that is not a Matrix user id (@name:server)")
 
 
 def parse_duration(text: str) -> float:
     m = DURATION.match(text.strip())
     if not m:
-        raise UsageError(f"{text!r} is not a duration (e.g. 30s, 10m, 2h, 1d)")
+        raise UsageError("that is not a duration (e.g. 30s, 10m, 2h, 1d)")
     seconds = float(m.group(1)) * UNIT[m.group(2).lower()]
     if not 0 < seconds <= 30 * 86400:
         raise UsageError("a mute lasts between 1 second and 30 days")
@@ -221,7 +221,7 @@ async def protections(ctx: EventContext, args: Namespace) -> None:
     chosen = names if args.name == "all" else [args.name]
     unknown = [n for n in chosen if n not in mod.protections]
     if unknown:
-        raise UsageError(f"no protection {unknown[0]!r}; there are {', '.join(names)}")
+        raise UsageError(f"no such protection; there are {', '.join(names)}")
     for n in chosen:
         await mod.set_switch(n, args.mode != "off", args.mode == "shadow", ctx.event.sender)
     what = ", ".join(code(n) for n in chosen)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from bot.context import EventContext
 from bot.events import Event
@@ -12,7 +13,13 @@ from bot.html import esc, link, user_pill
 from bot.text import html_text
 from commands.moderation.moderator import Moderator, Refused
 from commands.moderation.protections.common import BaseProtection, Verdict, formatted
-from commands.moderation.protections.credentials_detector import Finding, find_secrets, kinds
+from commands.moderation.protections.credentials_detector import (
+    MAX_ATTACHMENT_BYTES,
+    Finding,
+    find_secrets,
+    kinds,
+    scan_attachment,
+)
 from commands.moderation.protections.credentials_detector import Kind as SecretKind
 from commands.moderation.settings import CredentialSettings
 
@@ -20,6 +27,11 @@ log = logging.getLogger(__name__)
 
 # Above this size the detector can take more than ~10 ms: run it off the event loop.
 OFFLOAD_CHARS = 8_000
+# Uploaded files are scanned from the start up to MAX_ATTACHMENT_BYTES; one that says it is far
+# bigger (a 200 MB log, an ISO) is not downloaded at all: a pasted config or .env is small.
+MAX_DOWNLOAD_BYTES = 8 * MAX_ATTACHMENT_BYTES
+# Images, audio and video are never text; a .env, clouds.yaml or kubeconfig arrives as m.file.
+FILE_MSGTYPES = frozenset({"m.file"})
 
 
 ADVICE_DEFAULT = "Create a new one, switch your clients to it, then revoke the old one."
@@ -45,6 +57,12 @@ ADVICE: dict[str, str] = {
     "revoke the old one.",
     SecretKind.TSM_PASSWORD.value: "Change the node password (dsmc set password) or ask us to "
     "reset it, then update every client that uses the node.",
+    SecretKind.PRESIGNED_URL.value: "The link works for anyone until it expires: delete or move "
+    "the object (or rotate the key / Swift temp-URL key that signed it) if it must stop now.",
+    SecretKind.WEBHOOK_URL.value: "Anyone with the URL can post as the integration: delete the "
+    "webhook and create a new one.",
+    SecretKind.PASSWORD_HASH.value: "Hashes can be cracked offline: change the password and "
+    "replace the hash.",
 }
 
 
@@ -56,6 +74,42 @@ def scan(ev: Event) -> list[Finding]:
         if fragment and fragment != ev.body:
             found = find_secrets(html_text(fragment))
     return found
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where a file message's bytes are; never the bytes themselves."""
+
+    url: str  # mxc://
+    file: dict[str, Any] | None  # EncryptedFile (key, iv, hashes) in an encrypted room
+    filename: str
+    mimetype: str | None
+    size: int | None  # as the sender's client declared it
+
+
+def attachment_of(ev: Event) -> Attachment | None:
+    """The file of an m.file message (plain or end-to-end encrypted), or None."""
+    if ev.kind != "message" or ev.msgtype not in FILE_MSGTYPES or ev.is_edit:
+        return None
+    content = ev.content
+    raw_info = content.get("info")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+    file = content.get("file")
+    if isinstance(file, dict) and isinstance(file.get("url"), str):
+        url, keys = file["url"], file
+    elif ev.media_url is not None:
+        url, keys = ev.media_url, None
+    else:
+        return None
+    size = info.get("size")
+    mimetype = info.get("mimetype")
+    return Attachment(
+        url=url,
+        file=keys,
+        filename=str(content.get("filename") or ev.body or ""),
+        mimetype=mimetype if isinstance(mimetype, str) else None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+    )
 
 
 class CredentialProtection(BaseProtection):
@@ -98,14 +152,52 @@ class CredentialProtection(BaseProtection):
             return False
         size = len(ev.body) + len(formatted(ev))
         found = await asyncio.to_thread(scan, ev) if size > OFFLOAD_CHARS else scan(ev)
-        verdict = self._verdict(found)
+        attachment = attachment_of(ev)
+        in_file: list[Finding] = []
+        if attachment is not None:
+            # Scanned for exempt senders and in the backlog too: like a message, a file with a
+            # secret is swallowed (never answered or passed on) whatever the action.
+            in_file = await self.scan_file(ctx, attachment)
+        verdict = self._verdict(found + in_file)
         if verdict is None:
             return False
         if not self.exempt(ctx) and (not ev.backlog or self.acts_on_backlog):
-            await self.enforce(ctx, verdict, shadow)
+            await self.enforce(ctx, verdict, shadow, what="file" if in_file else "message")
         return True
 
-    async def enforce(self, ctx: EventContext, verdict: Verdict, shadow: bool) -> None:
+    async def scan_file(self, ctx: EventContext, attachment: Attachment) -> list[Finding]:
+        """Findings in an uploaded file; none when it is not text or cannot be fetched.
+
+        The bytes stay in this function: they are not logged, stored or sent anywhere, and
+        findings hold only kinds and offsets.
+        """
+        ev = ctx.event
+        if attachment.size is not None and attachment.size > MAX_DOWNLOAD_BYTES:
+            log.info("file in %s not scanned: %d bytes", ev.event_id, attachment.size)
+            return []
+        try:
+            media = await ctx.matrix.download(attachment.url)
+            data = media.data
+            if attachment.file is not None:
+                data = await asyncio.to_thread(
+                    ctx.matrix.decrypt_media, data, attachment.file, f"decrypt {ev.event_id}"
+                )
+        except Exception as exc:  # a file that cannot be fetched is let through, as before
+            log.warning(
+                "could not fetch the file in %s to scan it: %s", ev.event_id, type(exc).__name__
+            )
+            ctx.services.metrics.errors.labels("credential_file").inc()
+            return []
+        result = await asyncio.to_thread(
+            scan_attachment, data, attachment.filename, attachment.mimetype or media.content_type
+        )
+        if result.truncated:
+            log.info("file in %s scanned up to %d bytes only", ev.event_id, MAX_ATTACHMENT_BYTES)
+        return list(result.findings)
+
+    async def enforce(
+        self, ctx: EventContext, verdict: Verdict, shadow: bool, what: str = "message"
+    ) -> None:
         ev = ctx.event
         mod = self.moderator
         kind_names = verdict.reason.removeprefix("credential: ").split(", ")
@@ -125,19 +217,21 @@ class CredentialProtection(BaseProtection):
             return
         if shadow or not self.settings.dm_sender:
             return
-        await self._tell_sender(ctx, kind_names, redacted=outcome.ok)
+        await self._tell_sender(ctx, kind_names, redacted=outcome.ok, what=what)
 
-    async def _tell_sender(self, ctx: EventContext, kind_names: list[str], redacted: bool) -> None:
+    async def _tell_sender(
+        self, ctx: EventContext, kind_names: list[str], redacted: bool, what: str = "message"
+    ) -> None:
         docs = []
         for k in kind_names:
             url = self.settings.doc_for(k)
             if url not in docs:
                 docs.append(url)
-        what = " and ".join(f"<b>{esc(k)}</b>" for k in kind_names)
+        which = " and ".join(f"<b>{esc(k)}</b>" for k in kind_names)
         removed = (
-            "I removed your message from the support room"
+            f"I removed your {what} from the support room"
             if redacted
-            else "I could not remove your message from the support room; staff have been told"
+            else f"I could not remove your {what} from the support room; staff have been told"
         )
         advice = []
         for k in kind_names:
@@ -145,7 +239,7 @@ class CredentialProtection(BaseProtection):
             if tip not in advice:
                 advice.append(tip)
         message = (
-            f"Hi {user_pill(ctx.event.sender)}, your message contained a credential ({what}). "
+            f"Hi {user_pill(ctx.event.sender)}, your {what} contained a credential ({which}). "
             f"{removed}, but it was visible to everyone in the room (other "
             "organisations too) and may already be in their clients or notifications: "
             "<b>treat it as exposed and rotate it now</b>. "

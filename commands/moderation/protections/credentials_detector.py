@@ -29,17 +29,30 @@ Design choices (measured on tests/data/credential_corpus/corpus.jsonl):
   never for `PASSWORDACCESS GENERATE`.
 * Pure-hex 40-character strings are never taken for S3 secrets (they are git SHAs and SHA-1
   sums); a real RGW/AWS secret of 40 random base62/base64 characters is mixed-case.
+
+Issue 14 added rules that check a format the way its specification defines it (see "formats
+checked by their specification" below): signed-URL query parameters, webhook URL shapes,
+password-hash schemes, decoded basic-auth values, JWT headers that decode to JSON with "alg",
+private keys inside base64 runs (`LS0t...`), GitHub's CRC32 checksum; and sentence rules for
+en/sv/no that want a digit in the value when there is no verb ("password X") and never take a
+flag, path, variable or passwd(5) line for a password. Measured on tests/data/credential_corpus2
+(TUNE tuned on, CHECK not); `redact(text)` returns the masked text and the kinds.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import itertools
+import json
 import math
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import unquote
 
 
 class Kind(StrEnum):
@@ -59,6 +72,9 @@ class Kind(StrEnum):
     PASSWORD = "password line"
     URL_PASSWORD = "password in URL"
     TSM_PASSWORD = "TSM/backup password"
+    PRESIGNED_URL = "presigned object URL (S3/Swift)"
+    PASSWORD_HASH = "password hash (htpasswd/crypt)"
+    WEBHOOK_URL = "chat webhook URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +117,24 @@ _PLACEHOLDER_FRAGMENTS = (
     "your",
     "omitted",
     "replace",
+    "goeshere",
+    "changeme",
+    "insert",
     "<",
     ">",
 )
+_PLACEHOLDER_ENDINGS = ("here", "her", "här")
+# A value made of several words, one of them naming what it stands for, is a description.
+_NAMING_WORDS = frozenset(
+    """password passwd passord lösenord losenord passordet lösenordet secret hemlig hemligt
+    token key apikey credential credentials ditt din mitt your my here her här""".split()
+)
+_DUMMY_STEMS = frozenset(
+    """password passwd passw0rd secret changeme changeit supersecret topsecret mysecret
+    mypassword yourpassword secretpassword mysecretpassword example sample dummy placeholder
+    foobar""".split()
+)
+_CAMEL = re.compile(r"[A-Z][a-z]+")  # SecurePassword123, ChangeMeStrongPassword
 _REPEATED = re.compile(r"^(.)\1+$|^[*.#xX_-]+$|^[*]{3,}|[*]{3,}$")
 _SHELL_VAR = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 _REFERENCE = re.compile(
@@ -156,8 +187,22 @@ def is_placeholder(value: str) -> bool:
         return True
     if any(f in low for f in _PLACEHOLDER_FRAGMENTS):
         return True
+    if v.startswith(("**", "ENC[", "vault:", "sops:", "!!")) or low.endswith(_PLACEHOLDER_ENDINGS):
+        return True  # markdown emphasis in docs, sops/vault-encrypted values, "...KeyHere"
+    if low.rstrip("0123456789!.#") in _DUMMY_STEMS:
+        return True  # supersecret123, password1!, changeme2 (but Qwerty!2024 is a password)
+    words = [w for w in re.split(r"[\s_.-]+", low) if w]
+    camel = [w.lower() for w in _CAMEL.findall(v)]
+    if len(camel) >= 2 and any(w in _NAMING_WORDS for w in camel):
+        return True  # SecurePassword123, ChangeMeStrongPassword
+    if len(words) >= 2 and any(w in _NAMING_WORDS for w in words):
+        return True  # "cloutility password", ditt-passord-her, my_api_token
     # <...>-style and ALL_CAPS_WITH_UNDERSCORES placeholders such as YOUR_SECRET or S3_SECRET_KEY
-    return bool(_CONST_NAME.fullmatch(v))
+    # PowerShell `$pw = ConvertTo-SecureString ...` assigns a cmdlet's output, not a literal
+    return bool(_CONST_NAME.fullmatch(v) or _CMDLET.fullmatch(v))
+
+
+_CMDLET = re.compile(r"(?:Get|Set|New|ConvertTo|ConvertFrom|Read|Invoke)-[A-Z][A-Za-z]+")
 
 
 def _looks_like_password(value: str, *, strict: bool) -> bool:
@@ -207,7 +252,7 @@ def _is_access_key(value: str) -> bool:
 
 # A value after `key: ` / `key = `: quoted (spaces allowed) or bare up to a delimiter.
 _VAL = r"""(?:"(?P<dq>[^"\n]{1,300})"|'(?P<sq>[^'\n]{1,300})'|(?P<bare>[^\s"',;}\]\)]{1,300}))"""
-_SEP = r"""["']?\s*[:=]\s*"""
+_SEP = r"""["']?[ \t]*[:=][ \t]*"""
 
 
 def _value_span(m: re.Match[str]) -> tuple[str, int, int] | None:
@@ -295,7 +340,7 @@ _KEYED_RULES: tuple[_KeyedRule, ...] = (
         r"--(?:os-)?application-credential-secret(?:=|\s+)",
         _pw,
     ),
-    _keyed("os-password-env", Kind.OS_PASSWORD, r"""\bOS_PASSWORD["']?\s*[:=]\s*""", _pw, 0),
+    _keyed("os-password-env", Kind.OS_PASSWORD, r"""\bOS_PASSWORD["']?[ \t]*[:=][ \t]*""", _pw, 0),
     _keyed("os-password-flag", Kind.OS_PASSWORD, r"--os-password(?:=|\s+)", _pw),
     _keyed("os-token-env", Kind.OS_TOKEN, r"\bOS_(?:AUTH_)?TOKEN\s*=\s*", _token, 0),
     _keyed("os-token-flag", Kind.OS_TOKEN, r"--os-(?:auth-)?token(?:=|\s+)", _token),
@@ -311,7 +356,7 @@ _KEYED_RULES: tuple[_KeyedRule, ...] = (
     _keyed(
         "kube-token-yaml",
         Kind.KUBE_TOKEN,
-        r"^[ \t-]*(?:\"token\"|token)\s*:\s*",
+        r"^[ \t-]*(?:\"token\"|token)[ \t]*:[ \t]*",
         _token,
         re.I | re.M,
     ),
@@ -329,7 +374,7 @@ _KEYED_RULES: tuple[_KeyedRule, ...] = (
     _keyed(
         "env-token",
         Kind.BEARER,
-        r"\b[A-Z][A-Z0-9_]*_(?:TOKEN|SECRET|API_?KEY|SECRET_?KEY|PAT)[\"']?\s*[:=]\s*",
+        r"\b[A-Z][A-Z0-9_]*_(?:TOKEN|SECRET|API_?KEY|SECRET_?KEY|PAT)[\"']?[ \t]*[:=][ \t]*",
         _token,
         0,
     ),
@@ -340,7 +385,7 @@ _KEYED_RULES: tuple[_KeyedRule, ...] = (
         r"\bdsm(?:c|admc|j)?\b[^\n]{0,200}?\s-(?:password|pa)=",
         _short_pw,
     ),
-    _keyed("password-kv", Kind.PASSWORD, _PW_KEY + r"""["']?\s*(?::=|=>|:|=)\s*""", _pw),
+    _keyed("password-kv", Kind.PASSWORD, _PW_KEY + r"""["']?[ \t]*(?::=|=>|:|=)[ \t]*""", _pw),
     _keyed("password-flag", Kind.PASSWORD, r"(?<![\w-])--?(?:password|passwd|pass)(?:=|\s+)", _pw),
     _keyed(
         "password-prose",
@@ -369,9 +414,22 @@ _PREFIXED = re.compile(
     r"github_pat_[A-Za-z0-9_]{40,}|xox[abpr]-[A-Za-z0-9-]{20,}|syt_[A-Za-z0-9_-]{20,})"
 )
 _FERNET = re.compile(r"(?<![A-Za-z0-9_-])gAAAAAB[A-Za-z0-9_-]{80,}={0,2}")
+# The password runs to the last `@` before the host (a raw `@` in a password is common).
 _URL_CRED = re.compile(
-    r"\b[a-z][a-z0-9+.-]{1,20}://(?P<user>[^\s:/@]{1,64}):(?P<pw>[^\s/@]{1,128})@[\w.-]+", re.I
+    r"\b[a-z][a-z0-9+.-]{1,20}://(?P<user>[^\s:/@]{0,64}):(?P<pw>[^\s/]{1,128})@[\w.-]+", re.I
 )
+_USER_PLACEHOLDERS = frozenset({"user", "username", "usr", "login", "name", "myuser", "youruser"})
+
+
+def _user_placeholder(user: str) -> bool:
+    low = user.lower()
+    return (
+        low in _USER_PLACEHOLDERS
+        or bool(_REFERENCE.match(user) or _SHELL_VAR.fullmatch(user))
+        or ("<" in user or "your" in low or "example" in low or bool(_REPEATED.search(user)))
+    )
+
+
 # An S3 pair without key names: a 20-char access key, then a 40-char secret shortly after.
 # Two linear scans paired by position (one regex spanning both backtracks badly on logs full
 # of upper-case tokens).
@@ -386,7 +444,9 @@ _SECRET_NEAR = re.compile(
 _TABLE_SECRET = re.compile(r"(?im)^\|\s*secret\s*\|\s*(?P<v>\S{16,})\s*\|")
 # `openstack server create` prints the new VM's admin password (Windows images, or with
 # --admin-pass) as `| adminPass | ... |`.
-_TABLE_ADMINPASS = re.compile(r"(?im)^\|\s*adminPass\s*\|\s*(?P<v>\S+)\s*\|")
+_TABLE_ADMINPASS = re.compile(
+    r"(?im)^\|\s*(?:adminPass|admin_pass(?:word)?|password|passwd)\s*\|\s*(?P<v>\S+)\s*\|"
+)
 _TABLE_TOKEN = re.compile(r"(?im)^\|\s*id\s*\|\s*(?P<v>gAAAAA\S{40,})\s*\|")
 _TABLE_EC2 = re.compile(r"(?im)^\|\s*access\s*\|")
 _EC2_LIST = re.compile(r"(?im)^\|\s*(?P<ak>[0-9a-f]{32})\s*\|\s*(?P<sk>[0-9a-f]{32})\s*\|")
@@ -419,7 +479,11 @@ _KUBE_CONTEXT = re.compile(
 _GATE_WORDS = (
     "pass", "secret", "key", "token", "bearer", "eyj", "private", "putty", "gaaaaa", "dsm",
     "pwd", "lösenord", "auth", "node", "adminpass", "glpat-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-    "github_pat_", "xox", "syt_", "pw ",
+    "github_pat_", "xox", "syt_", "pw", "pasw", "$2", "$apr1$", "$1$", "$5$", "$6$", "$y$", "{ss", "{sha",
+    "ls0t", "uhvuvfkt", "b3blbnnz", "senord", "løsen", "lösen", "passord", "kodeord", "adgangskode",
+    "salasana", "-u ", "-u=", "--user", "sk-", "sk_live_", "rk_live_", "npm_", "pypi-", "dckr_pat_",
+    "hvs.", "hvb.", "aiza", "sg.", "glrt-", "gldt-", "glptt-", "glsoat-", "glcbt-", "glimt-",
+    "gloas-", "glft-", "gr1348941", "glc_", "xapp-", "-p", "accountkey", "sharedaccesskey",
 )  # fmt: skip
 _UPPER_RUN = re.compile(r"[A-Z0-9]{16}")
 
@@ -455,6 +519,8 @@ _PRIORITY: dict[Kind, int] = {
     for i, k in enumerate(
         (
             Kind.PRIVATE_KEY,
+            Kind.PRESIGNED_URL,
+            Kind.WEBHOOK_URL,
             Kind.KUBE_CLIENT_KEY,
             Kind.APP_CRED,
             Kind.S3_PAIR,
@@ -467,6 +533,7 @@ _PRIORITY: dict[Kind, int] = {
             Kind.BEARER,
             Kind.JWT,
             Kind.URL_PASSWORD,
+            Kind.PASSWORD_HASH,
             Kind.PASSWORD,
         )
     )
@@ -518,11 +585,12 @@ def _structural_findings(text: str, low: str, upper_run: bool) -> Iterator[Findi
             yield Finding(Kind.PRIVATE_KEY, m.start(), m.end(), "putty")
     if "eyJ" in text:
         for m in _JWT.finditer(text):
-            if any(ex in m.group() for ex in _KNOWN_EXAMPLES):
+            if any(ex in m.group() for ex in _KNOWN_EXAMPLES) or not _jwt_header_ok(m.group()):
                 continue
             yield Finding(Kind.JWT, m.start(), m.end(), "jwt")
     for m in _PREFIXED.finditer(text) if "_" in text or "-" in text else ():
-        yield Finding(Kind.BEARER, m.start(), m.end(), "prefixed-token")
+        if _vendor_value(m.group()):  # not ghp_xxxx... / glpat-XXXX... from docs
+            yield Finding(Kind.BEARER, m.start(), m.end(), "prefixed-token")
     if "gAAAAA" in text:
         for m in _FERNET.finditer(text):
             yield Finding(Kind.OS_TOKEN, m.start(), m.end(), "fernet")
@@ -533,10 +601,16 @@ def _structural_findings(text: str, low: str, upper_run: bool) -> Iterator[Findi
             pw = m.group("pw")
             user = m.group("user")
             # user == password is a product default (guest:guest, root:root), not a leak
-            if len(pw) >= 4 and pw != user and not is_placeholder(pw) and not is_placeholder(user):
+            if (
+                len(pw) >= 4
+                and pw != user
+                and not is_placeholder(pw)
+                # user:password@ in docs is a placeholder pair; user:Secr3t%21@ is not
+                and (not _user_placeholder(user) or _looks_like_password(unquote(pw), strict=True))
+            ):
                 yield Finding(Kind.URL_PASSWORD, m.start("pw"), m.end("pw"), "url-userinfo")
     if "|" in text:
-        for m in _TABLE_ADMINPASS.finditer(text) if "adminpass" in low else ():
+        for m in _TABLE_ADMINPASS.finditer(text) if "pass" in low else ():
             if _looks_like_password(m.group("v"), strict=False):
                 yield Finding(Kind.PASSWORD, m.start("v"), m.end("v"), "adminpass-table")
         ec2 = bool(_TABLE_EC2.search(text))
@@ -586,6 +660,433 @@ def _appcred_and_tsm(text: str, low: str) -> Iterator[Finding]:
                 yield Finding(Kind.TSM_PASSWORD, m.start("v"), m.end("v"), "tsm-option")
 
 
+# --- formats checked by their specification (issue 14) -----------------------------------------
+
+# A URL in chat ends at whitespace, a quote, a bracket or a backtick.
+_URL = re.compile(r"""https?://[^\s'"<>`\\\])}]+""", re.I)
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _query(url: str) -> tuple[int, dict[str, str]]:
+    """Offset of the query inside `url` and its parameters (names lower-cased, values raw)."""
+    q = url.find("?")
+    if q < 0:
+        return -1, {}
+    params: dict[str, str] = {}
+    for part in url[q + 1 :].split("#", 1)[0].split("&"):
+        name, _, value = part.partition("=")
+        params[name.lower()] = value
+    return q + 1, params
+
+
+def _signed_url(params: dict[str, str]) -> bool:
+    """A URL that grants access by itself until it expires (the signature is the secret).
+
+    S3 SigV4 query auth: X-Amz-Signature is 64 hex digits, next to X-Amz-Credential/Algorithm;
+    an X-Amz-Security-Token is an STS session token. SigV2: AWSAccessKeyId + Signature
+    (base64 HMAC-SHA1, URL-encoded) + Expires. Swift temp URLs: temp_url_sig is hex of an HMAC
+    (SHA1 40, SHA256 64, SHA512 128) or `<algo>:<base64>`, with temp_url_expires. GCS V4
+    (X-Goog-Signature) and Azure SAS (sig + sv + se) are the same idea.
+    """
+    sig = params.get("x-amz-signature", "").lower()
+    if len(sig) == 64 and _HEX.fullmatch(sig) and not _REPEATED.search(sig):
+        if "x-amz-credential" in params or "x-amz-algorithm" in params:
+            return True
+    token = params.get("x-amz-security-token", "")
+    if len(token) >= 40 and not is_placeholder(token):
+        return True
+    v2 = unquote(params.get("signature", ""))
+    if "awsaccesskeyid" in params and "expires" in params and len(v2) >= 20:
+        return not is_placeholder(v2)
+    swift = params.get("temp_url_sig", "").lower()
+    if "temp_url_expires" in params and swift and not _REPEATED.search(swift):
+        if len(swift) in (40, 64, 128) and _HEX.fullmatch(swift):
+            return True
+        if re.fullmatch(r"sha(?:1|256|512):[a-z0-9_%+/=-]{20,}", swift):
+            return True
+    goog = params.get("x-goog-signature", "").lower()
+    if len(goog) >= 64 and _HEX.fullmatch(goog) and "x-goog-credential" in params:
+        return True
+    sas = unquote(params.get("sig", ""))
+    return len(sas) >= 30 and "sv" in params and ("se" in params or "sp" in params)
+
+
+def _presigned(text: str) -> Iterator[Finding]:
+    for m in _URL.finditer(text):
+        url = m.group()
+        offset, params = _query(url)
+        if params and _signed_url(params):
+            yield Finding(Kind.PRESIGNED_URL, m.start() + offset, m.end(), "signed-url")
+
+
+# Chat webhooks: whoever has the URL can post as the integration.
+_WEBHOOK = re.compile(
+    r"https://(?:hooks\.slack\.com/(?:services|workflows|triggers)/(?P<slack>[A-Za-z0-9_/-]{20,})"
+    r"|(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/\d{5,}/(?P<discord>[\w-]{30,})"
+    r"|[\w-]+\.webhook\.office\.com/webhookb2/(?P<teams>[\w@/-]{40,})"
+    r"|outlook\.office(?:365)?\.com/webhook/(?P<teams2>[\w@/-]{40,})"
+    r"|chat\.googleapis\.com/v1/spaces/[\w-]+/messages\?(?P<gchat>[^\s'\"<>`]*token=[^\s'\"<>`]+)"
+    r"|[\w.-]+(?::\d+)?/hooks/(?P<mm>[a-z0-9]{26})(?![a-z0-9]))",
+    re.I,
+)
+
+
+def _webhooks(text: str) -> Iterator[Finding]:
+    for m in _WEBHOOK.finditer(text):
+        group = next(
+            g for g in ("slack", "discord", "teams", "teams2", "gchat", "mm") if m.group(g)
+        )
+        value = m.group(group)
+        parts = [p for p in re.split(r"[/@?&=]", value) if p]
+        if any(_REPEATED.search(p) or is_placeholder(p) for p in parts):
+            continue  # hooks.slack.com/services/XXXX/XXXX/XXXX in docs and templates
+        yield Finding(Kind.WEBHOOK_URL, m.start(group), m.end(group), "webhook-url")
+
+
+# Password hashes by scheme: Apache apr1-MD5, bcrypt, SHA-crypt, yescrypt, {SHA}, DES crypt.
+_CRYPT_CHARS = r"[./0-9A-Za-z]"
+_HASHED = re.compile(
+    rf"(?<![\w$])(?:\$apr1\${_CRYPT_CHARS}{{1,8}}\${_CRYPT_CHARS}{{22}}"
+    rf"|\$1\${_CRYPT_CHARS}{{1,8}}\${_CRYPT_CHARS}{{22}}"
+    rf"|\$2[abxy]?\$\d{{2}}\${_CRYPT_CHARS}{{53}}"
+    rf"|\$[56]\$(?:rounds=\d+\$)?{_CRYPT_CHARS}{{1,16}}\${_CRYPT_CHARS}{{43,86}}"
+    rf"|\$y\${_CRYPT_CHARS}+\${_CRYPT_CHARS}{{1,86}}\${_CRYPT_CHARS}{{43}}"
+    r"|\{S?SHA\}[A-Za-z0-9+/]{27,}={0,2})"
+    rf"(?!{_CRYPT_CHARS})"
+)
+# `user:` + 13 crypt characters, a whole line: old DES crypt in an htpasswd file.
+_DES_LINE = re.compile(rf"(?m)^[ \t]*[\w.@-]{{1,64}}:(?P<h>{_CRYPT_CHARS}{{13}})[ \t]*$")
+
+
+def _password_hashes(text: str, low: str) -> Iterator[Finding]:
+    found = False
+    if "$" in text or "{ssh" in low or "{sha" in low:
+        for m in _HASHED.finditer(text):
+            body = m.group().rsplit("$", 1)[-1].rsplit("}", 1)[-1]
+            if _REPEATED.search(body) or _classes(body) < 2:
+                continue
+            found = True
+            yield Finding(Kind.PASSWORD_HASH, m.start(), m.end(), "password-hash")
+    if found or "htpasswd" in low or "authuserfile" in low:
+        for m in _DES_LINE.finditer(text):
+            h = m.group("h")
+            if _classes(h) >= 3 and not is_placeholder(h):
+                yield Finding(Kind.PASSWORD_HASH, m.start("h"), m.end("h"), "des-crypt")
+
+
+# Basic auth typed on a command line: curl -u/--user, wget/--http-password, -p for mysql-ish.
+_CLI_USERPASS = re.compile(
+    r"""(?<![\w-])(?:-u|--user|--proxy-user)(?:=|[ \t]+)["']?(?P<user>[^\s:"']{1,64}):(?P<pw>[^\s"']{1,200})"""
+)
+_CLI_PASSFLAG = re.compile(
+    r"""(?<![\w])--(?:http-|proxy-|ftp-)?(?:password|passwd)(?:=|[ \t]+)"""
+    r"""(?:"(?P<dq>[^"\n]{1,200})"|'(?P<sq>[^'\n]{1,200})'|(?P<bare>[^\s"']{1,200}))"""
+)
+# `mysql -uroot -pS3cret` (no space: with a space, -p prompts), `sshpass -p X`, `docker login -p X`.
+_DASH_P = re.compile(
+    r"""(?<![\w-])(?:-p(?P<glued>[^\s'"-][^\s'"]{3,})|-p["'](?P<q>[^'"\n]{4,})["'])"""
+)
+_SPACED_P = re.compile(
+    r"""(?:\bsshpass|\bdocker\s+login\b[^\n]*?|\bpodman\s+login\b[^\n]*?|\bhelm\s+registry\s+login\b[^\n]*?)"""
+    r"""\s-p[ \t]+(?:"(?P<dq>[^"\n]{1,200})"|'(?P<sq>[^'\n]{1,200})'|(?P<bare>[^\s"']{1,200}))"""
+)
+# Azure storage / Service Bus connection strings.
+_ACCOUNT_KEY = re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey)=(?P<v>[A-Za-z0-9+/]{20,}={0,2})")
+# ~/.pgpass: hostname:port:database:username:password
+_PGPASS = re.compile(r"(?m)^[ \t]*[\w.*-]+:(?:\d+|\*):[\w*-]+:[\w.@*-]+:(?P<v>[^\s:]{4,})[ \t]*$")
+_BASIC_HEADER = re.compile(
+    r"""(?i)\bAuthorization["']?[ \t]*[:=][ \t]*["']?Basic[ \t]+(?P<v>[A-Za-z0-9+/]{8,}={0,2})"""
+)
+
+
+def _basic_value(v: str) -> bool:
+    """base64 of `user:password` with a real password (or, undecodable, long and varied)."""
+    if is_placeholder(v):
+        return False
+    try:
+        raw = base64.b64decode(v + "=" * (-len(v) % 4), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return len(v) >= 16 and _entropy(v) >= 3.5
+    user, sep, pw = raw.partition(":")
+    if not sep:
+        return len(v) >= 16 and _entropy(v) >= 3.5
+    return bool(pw) and pw != user and not is_placeholder(pw)
+
+
+def _cli_password(v: str) -> bool:
+    v = v.strip("\"'")
+    return len(v) >= 4 and not is_placeholder(v) and not v.startswith(("-", "$", "/", "~"))
+
+
+def _basic_auth(text: str, low: str) -> Iterator[Finding]:
+    if "-u" in text or "--user" in low:
+        http = any(w in low for w in ("curl", "wget", "http", "--user"))
+        for m in _CLI_USERPASS.finditer(text):
+            user, pw = m.group("user"), m.group("pw")
+            if pw == user or (pw.isdigit() and user.isdigit()) or _user_placeholder(user):
+                continue  # docker -u 1000:1000, -u www-data:www-data
+            if _cli_password(pw) and (http or _looks_like_password(pw, strict=False)):
+                yield Finding(Kind.PASSWORD, m.start("pw"), m.end("pw"), "cli-userpass")
+    if "--" in text and "pass" in low:
+        for m in _CLI_PASSFLAG.finditer(text):
+            got = _value_span(m)
+            if got and _cli_password(got[0]) and got[0] != "stdin":
+                yield Finding(Kind.PASSWORD, got[1], got[2], "cli-password-flag")
+    if ("mysql" in low or "mariadb" in low) and "-p" in text:
+        for m in _DASH_P.finditer(text):
+            v = m.group("glued") or m.group("q")
+            if _cli_password(v):
+                g = "glued" if m.group("glued") else "q"
+                yield Finding(Kind.PASSWORD, m.start(g), m.end(g), "mysql-p")
+    if " -p" in text and ("sshpass" in low or "login" in low):
+        for m in _SPACED_P.finditer(text):
+            got = _value_span(m)
+            if got and _cli_password(got[0]):
+                yield Finding(Kind.PASSWORD, got[1], got[2], "cli-p")
+    if "accountkey=" in low or "sharedaccesskey=" in low:
+        for m in _ACCOUNT_KEY.finditer(text):
+            if not is_placeholder(m.group("v")):
+                yield Finding(Kind.BEARER, m.start("v"), m.end("v"), "account-key")
+    if "pgpass" in low:
+        for m in _PGPASS.finditer(text):
+            if _cli_password(m.group("v")):
+                yield Finding(Kind.PASSWORD, m.start("v"), m.end("v"), "pgpass")
+    if "basic" in low:
+        for m in _BASIC_HEADER.finditer(text):
+            if _basic_value(m.group("v")):
+                yield Finding(Kind.PASSWORD, m.start("v"), m.end("v"), "basic-header")
+
+
+# Passwords told in a sentence (en/sv/no, with the usual typos): "the password for X is Y",
+# "lösenordet är Y", "passordet vårt er Y", "pw is Y", "I set the pasword to Y".
+_PW_WORD = (
+    r"(?:pass?w(?:or|ro)?d|passwrd|passw|pwd|pw|passphrase|pass|"
+    r"l[öo]senord(?:et)?|l[öo]sen|l[øo]senord(?:et)?|passord(?:et)?|nodepassord(?:et)?|"
+    r"nodl[öo]senord(?:et)?|kodeord(?:et)?|adgangskode(?:n)?|salasana)"
+)
+_PROSE_IS = re.compile(
+    rf"(?i)(?<![\w/.-]){_PW_WORD}(?![\w-])(?:[ \t]+[^\s.?!:=]{{1,30}}){{0,5}}?"
+    r"[ \t]*(?:(?:\bis\b(?:[ \t]+now)?|\bwas\b|\bär\b(?:[ \t]+nu)?|\bvar\b|\ber\b(?:[ \t]+nå)?|"
+    r"\bblev\b|\bble\b|\bblir\b)[ \t]*:?|[:=])[ \t]+" + _VAL
+)
+_PROSE_SET = re.compile(
+    rf"(?i)\b(?:set|changed|reset|satte|satt|sette|ändrade|byttet|endret|valde|valgte)\b"
+    rf"(?:[ \t]+(?:the|my|our|it|den|det|vårt|v[åa]rt|mitt|min)\b)?"
+    rf"(?:[ \t]+\w+)??(?:[ \t]+{_PW_WORD})?[ \t]+(?:to|till|til)?[ \t]*" + _VAL
+)
+_PROSE_DIRECT = re.compile(
+    r"(?i)(?<![\w/.-])(?:pass?w(?:or|ro)d|passphrase|pw|l[öo]senord(?:et)?|l[öo]sen|passord(?:et)?|"
+    r"nodepassord(?:et)?|kodeord(?:et)?)[ \t]+" + _VAL
+)  # not `passwd user01`, `pwd`, `pass` (commands and verbs)
+_PW_CONTEXT = re.compile(rf"(?i)(?<![\w-]){_PW_WORD}|lösen|passord|password")
+
+
+def _prose_value(v: str, *, strong: bool = False) -> bool:
+    v = v.rstrip(".,:;!?)")
+    if v.startswith(("-", "/", "$")) or v.count(":") > 1:
+        return False  # a flag, a path, a variable, a passwd(5) line
+    if "://" in v or re.fullmatch(r"[^@\s]+@[^@\s]+\.\w+", v) or _UUID.fullmatch(v):
+        return False
+    if not _looks_like_password(v, strict=True):
+        return False
+    if strong:  # "password Y" without a verb: only a value nobody would mistake for a word
+        has_digit = any(c.isdigit() for c in v)
+        has_lower = any(c.islower() for c in v)
+        return has_lower and has_digit and len(v) >= 6
+    return True
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+# Where a password word may start, found in the lower-cased text with a cheap literal scan;
+# the sentence patterns are then only tried there (a 60 KB paste is otherwise scanned 3 times).
+_PW_LITERAL = re.compile(r"nodepas|nodl[öo]sen|pas|pw|l[öoø]sen|kodeord|adgangskode|salasana")
+
+
+_VERB_LITERAL = re.compile(r"reset|set|changed|satte|satt|ändrade|byttet|endret|valde|valgte")
+
+
+def _anchored(pattern: re.Pattern[str], text: str, starts: list[int]) -> Iterator[re.Match[str]]:
+    for start in starts:
+        m = pattern.match(text, start)
+        if m:
+            yield m
+
+
+def _prose(text: str, low: str) -> Iterator[Finding]:
+    starts = [m.start() for m in _PW_LITERAL.finditer(low)]
+    if not starts:
+        return
+    same = len(low) == len(text)  # lower() kept every offset (true unless exotic Unicode)
+    verbs = [m.start() for m in _VERB_LITERAL.finditer(low)] if same else []
+    for rule, pattern, strong in (  # a verb or no verb: the value must carry a digit
+        ("prose-is", _PROSE_IS, False),
+        ("prose-set", _PROSE_SET, True),
+        ("prose-direct", _PROSE_DIRECT, True),
+    ):
+        at = verbs if rule == "prose-set" else starts
+        for m in _anchored(pattern, text, at) if same else pattern.finditer(text):
+            if rule == "prose-set" and not _PW_CONTEXT.search(
+                text, max(0, m.start() - 80), m.end()
+            ):
+                continue
+            got = _value_span(m)
+            if got and _prose_value(got[0], strong=strong):
+                value, start, end = got
+                end = start + len(value.rstrip(".,:;!?)"))
+                yield Finding(Kind.PASSWORD, start, end, rule)
+
+
+# Short keys in YAML/ini/env: `pass:`, `pw:`, `bind_pw:`, `SMTP_PASS=`, `secret:`.
+_SHORT_KEY = re.compile(
+    r"""(?im)(?:^|[\s{,"'])["']?(?:[A-Za-z0-9]+[_.-])*(?P<key>pass|pw|passord|l[öo]senord|secret)"""
+    r"""["']?[ \t]*(?::|=)[ \t]*""" + _VAL
+)
+
+
+_SHORT_KEY_GATE = re.compile(r"""(?:pass|pw|passord|senord|secret)["']?[ \t]*[:=]""")
+
+
+def _short_keys(text: str, low: str) -> Iterator[Finding]:
+    if not _SHORT_KEY_GATE.search(low):
+        return
+    for m in _SHORT_KEY.finditer(text):
+        got = _value_span(m)
+        if got is None:
+            continue
+        value, start, end = got
+        if m.group("key").lower() == "secret":
+            ok = _looks_like_password(value, strict=False) and not _NAME_LIKE.fullmatch(value)
+            ok = ok and not _HEX_ONLY.fullmatch(value)  # secret: <sha> in CI logs is a digest
+        else:
+            ok = _looks_like_password(value, strict=False)
+        if ok:
+            yield Finding(Kind.PASSWORD, start, end, "short-key")
+
+
+_HEX_ONLY = re.compile(r"[0-9a-f]{32,}")
+_NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+")  # web-tls-2024 names a Secret
+
+# A private key base64-encoded again (Kubernetes Secret data, Helm values, CI variables): the
+# PEM armour `-----BEGIN` encodes to `LS0tLS1CRUdJTi`, `PuTTY-User-Key-File` to `UHVUVFkt`.
+_B64_PEM = re.compile(
+    r"(?:LS0tLS1CRUdJTi|UHVUVFktVXNlci1LZXktRmlsZS|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/=]{16,}"
+)
+_KEY_MARKERS = ("PRIVATE KEY-----", "PuTTY-User-Key-File", "openssh-key-v1")
+
+
+def _encoded_keys(text: str) -> Iterator[Finding]:
+    for m in _B64_PEM.finditer(text):
+        blob = m.group()
+        if blob.startswith("b3BlbnNzaC1rZXktdjE"):
+            # the OpenSSH private-key format's magic, unarmoured: the key itself
+            if len(blob) >= 64:
+                yield Finding(Kind.PRIVATE_KEY, m.start(), m.end(), "openssh-blob")
+            continue
+        head = blob[: 4 * 40]
+        try:
+            raw = base64.b64decode(head + "=" * (-len(head) % 4)).decode("ascii", "replace")
+        except (binascii.Error, ValueError):
+            continue
+        if any(marker in raw for marker in _KEY_MARKERS):
+            yield Finding(Kind.PRIVATE_KEY, m.start(), m.end(), "base64-private-key")
+
+
+# Vendor tokens whose shape is public. GitHub: prefix + 30 random base62 + 6-character
+# base62 CRC32 of the random part; a valid checksum settles it, an invalid one still counts
+# when the body is random-looking (fakes in tickets are tokens to the reader too).
+_GITHUB = re.compile(r"(?<![A-Za-z0-9_])gh[pousr]_(?P<body>[A-Za-z0-9]{36,})(?![A-Za-z0-9_])")
+_GITHUB_PAT = re.compile(
+    r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![A-Za-z0-9_])"
+)
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def github_checksum_ok(token: str) -> bool:
+    """True when a `ghx_` token's last 6 characters are the base62 CRC32 of its random part."""
+    body = token.split("_", 1)[-1]
+    if len(body) != 36:
+        return False
+    n = zlib.crc32(body[:30].encode())
+    digits = ""
+    while n:
+        n, r = divmod(n, 62)
+        digits = _B62[r] + digits
+    return digits.rjust(6, "0") == body[30:]
+
+
+_VENDOR = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"xox[abposer]-(?:\d+-)+[A-Za-z0-9]{20,}|xox[abposer]-[A-Za-z0-9-]{30,}|xapp-\d-[A-Za-z0-9-]{30,}"
+    r"|gl(?:pat|rt|dt|ptt|soat|cbt|imt|oas|ft)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,}"
+    r"|sk-(?:proj-|svcacct-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{32,}|[sr]k_live_[A-Za-z0-9]{24,}"
+    r"|npm_[A-Za-z0-9]{36}|pypi-AgE[A-Za-z0-9_-]{50,}|dckr_pat_[A-Za-z0-9_-]{20,}"
+    r"|hv[sb]\.[A-Za-z0-9_-]{24,}|AIza[0-9A-Za-z_-]{35}|SG\.[\w-]{22}\.[\w-]{43}"
+    r"|syt_[A-Za-z0-9_-]{20,}|glc_[A-Za-z0-9+/]{32,}={0,2})"
+    r"(?![A-Za-z0-9_-])"
+)
+
+
+_VENDOR_PREFIXES = (
+    "xox", "xapp-", "glpat-", "glrt-", "gldt-", "glptt-", "glsoat-", "glcbt-", "glimt-", "gloas-",
+    "glft-", "GR1348941", "sk-", "k_live_", "npm_", "pypi-", "dckr_pat_", "hvs.", "hvb.", "AIza",
+    "SG.", "syt_", "glc_",
+)  # fmt: skip
+
+
+def _vendor_value(token: str) -> bool:
+    body = re.split(r"[-_.]", token, maxsplit=1)[-1]
+    parts = [p for p in re.split(r"[-_.]", body) if p]
+    if any(len(p) >= 4 and _REPEATED.search(p) for p in parts) or is_placeholder(body):
+        return False
+    tail = max(parts, key=len) if parts else body
+    return _entropy(tail) >= 3.0
+
+
+def _vendor_tokens(text: str) -> Iterator[Finding]:
+    for m in _GITHUB.finditer(text) if "gh" in text else ():
+        if github_checksum_ok(m.group()) or _vendor_value(m.group()):
+            yield Finding(Kind.BEARER, m.start(), m.end(), "github-token")
+    for m in _GITHUB_PAT.finditer(text) if "github_pat_" in text else ():
+        if _vendor_value(m.group()):
+            yield Finding(Kind.BEARER, m.start(), m.end(), "github-pat")
+    for m in _VENDOR.finditer(text) if any(p in text for p in _VENDOR_PREFIXES) else ():
+        if _vendor_value(m.group()):
+            yield Finding(Kind.BEARER, m.start(), m.end(), "vendor-token")
+
+
+def _jwt_header_ok(token: str) -> bool:
+    """The first segment is base64url JSON with an "alg" (RFC 7515/7519)."""
+    head = token.split(".", 1)[0]
+    try:
+        raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        # a truncated or hand-made header still reads as JSON text naming its algorithm
+        return b'"alg"' in raw
+    return isinstance(header, dict) and "alg" in header
+
+
+def _format_findings(text: str, low: str) -> Iterator[Finding]:
+    if "://" in text:
+        if ("?" in text and "sig" in low) or "token=" in low:
+            yield from _presigned(text)
+        if "hook" in low:
+            yield from _webhooks(text)
+    yield from _password_hashes(text, low)
+    yield from _basic_auth(text, low)
+    yield from _prose(text, low)
+    if "pass" in low or "pw" in low or "secret" in low or "senord" in low:
+        yield from _short_keys(text, low)
+    if "LS0t" in text or "UHVUVFkt" in text or "b3BlbnNzaC1rZXktdjE" in text:
+        yield from _encoded_keys(text)
+    yield from _vendor_tokens(text)
+
+
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     """Drop findings that overlap a more specific (or earlier, equally specific) one."""
     findings.sort(key=lambda f: (_PRIORITY[f.kind], f.start))
@@ -611,13 +1112,33 @@ def find_secrets(text: str) -> list[Finding]:
                 _structural_findings(text, low, upper_run),
                 _keyed_findings(text, low),
                 _appcred_and_tsm(text, low),
+                _format_findings(text, low),
             ),
             MAX_FINDINGS,
         )
     )
     if not findings:
         return []
-    return _dedupe(findings)
+    return _dedupe(_in_context(text, low, findings))
+
+
+_CONTEXT_RULES = frozenset(
+    {"prose-is", "prose-set", "prose-direct", "short-key", "cli-password-flag"}
+)
+
+
+def _in_context(text: str, low: str, findings: list[Finding]) -> list[Finding]:
+    """Passwords found by the sentence/short-key rules take the kind their context names."""
+    if not any(f.rule in _CONTEXT_RULES for f in findings):
+        return findings
+    tsm = _tsm_context(low)
+    clouds = bool(_CLOUDS_CONTEXT.search(text))
+    out = []
+    for f in findings:
+        if f.rule in _CONTEXT_RULES and (tsm or clouds):
+            f = Finding(Kind.TSM_PASSWORD if tsm else Kind.CLOUDS_YAML, f.start, f.end, f.rule)
+        out.append(f)
+    return out
 
 
 def kinds(findings: list[Finding]) -> list[Kind]:
@@ -640,3 +1161,91 @@ def mask(text: str, findings: list[Finding], replacement: str = "[REDACTED]") ->
         pos = f.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def redact(text: str, replacement: str = "[REDACTED]") -> tuple[str, list[Kind]]:
+    """`text` with every found value replaced, and the kinds found (empty: nothing replaced)."""
+    found = find_secrets(text)
+    if not found:
+        return text, []
+    return mask(text, found, replacement), kinds(found)
+
+
+def redact_text(text: str) -> str:
+    """Just the redacted text (for log filters and other str -> str hooks)."""
+    return redact(text)[0]
+
+
+# --- attachments ---------------------------------------------------------------------------------
+
+MAX_ATTACHMENT_BYTES = 1_048_576  # scanned from the start; a bigger file is scanned up to here
+_SNIFF_BYTES = 8192
+_TEXT_TYPES = (
+    "application/json", "application/yaml", "application/x-yaml", "application/toml",
+    "application/x-sh", "application/x-shellscript", "application/xml", "application/x-pem-file",
+    "application/x-ndjson", "application/javascript", "application/x-python", "application/sql",
+)  # fmt: skip
+# Binary containers whose whole point is a private key: the file is the secret.
+_KEY_CONTAINERS = (".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".gpg-key")
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentScan:
+    """What scanning a file found. Like `Finding`, it never holds any of the file's content."""
+
+    scanned: bool  # False: not text (or empty), nothing read
+    truncated: bool  # True: only the first `limit` bytes were scanned
+    findings: tuple[Finding, ...]
+    reason: str  # why it was (not) scanned, for logs: "text/plain", "binary", ...
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.findings)
+
+
+def _decode_text(head: bytes) -> str | None:
+    """The bytes as text when they look like text: no NUL, UTF-8 (or UTF-16 with a BOM)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return head.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    if b"\x00" in head[:_SNIFF_BYTES]:
+        return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a multi-byte character cut by the size limit
+            return head[: exc.start].decode("utf-8", "replace")
+        return None
+
+
+def scan_attachment(
+    data: bytes,
+    filename: str = "",
+    content_type: str | None = None,
+    *,
+    limit: int = MAX_ATTACHMENT_BYTES,
+) -> AttachmentScan:
+    """Scan an uploaded file the way a message is scanned, when it is text.
+
+    Text is decided by sniffing the bytes (no NUL in the first 8 KB and valid UTF-8, or UTF-16
+    with a BOM), whatever the client declared: clients label `clouds.yaml`, `.env` or a
+    kubeconfig `application/octet-stream` as often as `text/plain`. Files above `limit` are
+    scanned up to it (a pasted config's secret is near the top). Key containers (.p12, .pfx,
+    .jks) are binary but are the secret by definition.
+    """
+    name = filename.lower()
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if not data:
+        return AttachmentScan(False, False, (), "empty")
+    if name.endswith(_KEY_CONTAINERS) or ctype in ("application/x-pkcs12", "application/pkcs12"):
+        whole = Finding(Kind.PRIVATE_KEY, 0, 0, "key-container-file")
+        return AttachmentScan(True, False, (whole,), "key container")
+    head = data[:limit]
+    text = _decode_text(head)
+    if text is None:
+        return AttachmentScan(False, False, (), "binary")
+    declared = ctype.startswith("text/") or ctype in _TEXT_TYPES
+    reason = ctype if declared else "sniffed text"
+    return AttachmentScan(True, len(data) > limit, tuple(find_secrets(text)), reason)

@@ -802,10 +802,18 @@ SECRET_4: list[tuple[list[str], str]] = [
 ]
 
 
+# Rows whose label changed after they were written; ids (and values) are kept stable.
+# clean-116: a SigV4 presigned URL with its signature grants access until it expires (issue 14).
+RELABELLED: dict[str, list[str]] = {"clean-116": ["presigned object URL (S3/Swift)"]}
+
+
 def build() -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for i, t in enumerate(CLEAN, 1):
-        rows.append({"id": f"clean-{i:03d}", "label": "clean", "kinds": [], "text": fill(t)})
+        rid = f"clean-{i:03d}"
+        kinds = RELABELLED.get(rid)
+        label = "secret" if kinds else "clean"
+        rows.append({"id": rid, "label": label, "kinds": kinds or [], "text": fill(t)})
     for i, (kinds, t) in enumerate(SECRET, 1):
         rows.append({"id": f"secret-{i:03d}", "label": "secret", "kinds": kinds, "text": fill(t)})
     for i, t in enumerate(CLEAN_2, 1):
