@@ -47,6 +47,23 @@ def store_dir(default: Path) -> Path:
     return Path(env) if env else Path(default)
 
 
+def outline(docs: Sequence[Doc], i: int) -> str | None:
+    """For a page's first section: the page title and all its headings, one chunk. What a page
+    is about as a whole is in its outline; a paraphrase that matches no one section's words
+    often matches that."""
+    d = docs[i]
+    if d.source != "docs" or (i > 0 and docs[i - 1].page == d.page):
+        return None
+    # the docs of one page are contiguous
+    j = i
+    heads = []
+    while j < len(docs) and docs[j].page == d.page:
+        if docs[j].section.heading:
+            heads.append(docs[j].section.heading)
+        j += 1
+    return f"{d.section.page_title}: {'; '.join(heads)}" if heads else None
+
+
 def doc_chunks(doc: Doc) -> list[str]:
     s = doc.section
     if doc.source == "faq" and doc.faq is not None:
@@ -66,7 +83,11 @@ def _key(text: str) -> str:
 
 
 class VectorStore:
-    """key -> vector, one .npz file; written atomically, pruned to what the index uses."""
+    """key -> vector, one .npz file; written atomically. Old vectors are kept (a docs revert,
+    or another docs tree sharing the store, costs nothing) until the store passes MAX_VECTORS;
+    then only what the current index uses is kept."""
+
+    MAX_VECTORS = 20_000  # ~30 MB
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -80,7 +101,8 @@ class VectorStore:
                 self.vectors = {}
 
     def save(self, keep: set[str]) -> None:
-        keys = sorted(k for k in self.vectors if k in keep)
+        over = len(self.vectors) > self.MAX_VECTORS
+        keys = sorted(k for k in self.vectors if k in keep or not over)
         vecs = np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, DIM))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
@@ -102,6 +124,10 @@ class DenseIndex:
         root = store_dir(cache_dir)
         emb = embedder_for(root)
         chunks = [doc_chunks(d) for d in docs]
+        for i in range(len(docs)):
+            o = outline(docs, i)
+            if o is not None:
+                chunks[i].append(o)
         flat = [c for cs in chunks for c in cs]
         keys = [_key(c) for c in flat]
         store = VectorStore(root / f"vectors-{MODEL_ID}.npz")

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.evaluate import Metrics, Question, RankedItem, Result, read_questions, score
+from knowledge.fit_gate_args import add_arguments
 from knowledge.hybrid import (
     FEATURES,
-    MODEL_FILE,
     Evidence,
     GateModel,
     LogReg,
@@ -266,6 +266,7 @@ class CVReport:
     repeats: list[Metrics]
     k: int
     models: list[GateModel]
+    first_results: list[Result]
 
     def mean(self) -> Metrics:
         ms = self.repeats
@@ -310,6 +311,7 @@ def nested_cv(data: Data, k: int = 5, repeats: int = 3, seed: int = SEED) -> CVR
     all_idx = np.arange(n)
     metrics: list[Metrics] = []
     models: list[GateModel] = []
+    first: list[Result] = []
     for r in range(repeats):
         results: list[Result] = []
         for test in folds(all_idx, data.answerable, k, seed + 100 * r):
@@ -320,7 +322,10 @@ def nested_cv(data: Data, k: int = 5, repeats: int = 3, seed: int = SEED) -> CVR
         got = score(data.questions, results)
         assert got is not None
         metrics.append(got)
-    return CVReport(metrics, k, models)
+        if r == 0:
+            order = {q.id: j for j, q in enumerate(data.questions)}
+            first = sorted(results, key=lambda x: order[x.id])
+    return CVReport(metrics, k, models, first)
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -332,6 +337,27 @@ def build_kb(docs: Path | None, config: Path | None) -> KnowledgeBase:
     ns = argparse.Namespace(docs=docs, config=config)
     settings, cache, _ = _settings_and_dirs(ns)
     return KnowledgeBase.build(settings, cache, progress=lambda m: print(m, file=sys.stderr))
+
+
+def cmd_eval_cv(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    """`backchannel kb eval --cv K`: the cross-validated figures of the fitting procedure."""
+    from knowledge.evaluate import format_metrics
+
+    qs = [q for spec in args.questions for q in load_spec(spec)]
+    if kb.dense is None:
+        print("--cv needs the semantic signal ([knowledge] semantic = true)", file=sys.stderr)
+        return 2
+    data = Data.collect(kb, qs, say=lambda m: print(m, file=sys.stderr))
+    rep = nested_cv(data, args.cv, args.repeats)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w", encoding="utf-8") as f:
+        for r in rep.first_results:
+            f.write(json.dumps(r.model_dump(), ensure_ascii=False) + "\n")
+    print(f"wrote {args.output}", file=sys.stderr)
+    print(f"nested cross-validation, {args.cv} outer folds x {args.repeats} repeats")
+    print(format_metrics(rep.mean()).rsplit("\n", 1)[0])
+    print(rep.ranges())
+    return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -362,16 +388,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"fitted model on held-out {spec}")
         print(format_metrics(got).rsplit("\n", 1)[0])
     return 0
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--questions", action="append", required=True, help="file[:fit|:check]")
-    p.add_argument("--docs", type=Path, default=None)
-    p.add_argument("--config", "-c", type=Path, default=None)
-    p.add_argument("--out", type=Path, default=None, help=f"where to write (e.g. {MODEL_FILE})")
-    p.add_argument("--cv", type=int, default=0, help="also print nested-CV figures, K folds")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--report-on", action="append", default=None, help="held-out file[:part]")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from knowledge.dense import DenseIndex
 from knowledge.embed import ModelError
 from knowledge.hybrid import LEGACY_DENSE_PRIOR, MODEL_FILE, GateModel
-
 from knowledge.ingest import Section, content_dir, iter_markdown, load_tree, page_url
 from knowledge.matcher import (
     BM25F,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,6 +19,15 @@ try:  # the RT fixture lives with the RT helper; absent until it lands
     from tests.rt_fixtures import rt  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_embedding_store() -> None:
+    """One vector store (and derived int8 model) for the whole session and across runs: the
+    docs are embedded once (~1 min), not per fixture; the store is keyed by chunk content."""
+    os.environ.setdefault(
+        "BACKCHANNEL_EMBED_CACHE", str(Path.home() / ".cache" / "backchannel" / "test-embeddings")
+    )
 
 
 @pytest.fixture(scope="session")
