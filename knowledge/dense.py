@@ -113,22 +113,31 @@ class VectorStore:
 class DenseIndex:
     """Chunk matrix in doc order; `doc_scores` gives every doc its best chunk cosine."""
 
-    def __init__(self, matrix: np.ndarray, starts: np.ndarray, n_docs: int, emb: Embedder):
+    def __init__(
+        self,
+        matrix: np.ndarray,
+        starts: np.ndarray,
+        n_docs: int,
+        emb: Embedder,
+        outlines: np.ndarray,
+        outline_docs: np.ndarray,
+    ):
         self.matrix = matrix  # (chunks, DIM) float32, unit rows
         self.starts = starts  # first chunk of each doc (every doc has >= 1 chunk)
         self.n_docs = n_docs
         self.embedder = emb
+        # Page outlines score the page as a whole, never one section: they raise a page's
+        # dense score without pulling the shown section towards the page top.
+        self.outlines = outlines
+        self.outline_docs = outline_docs
 
     @classmethod
     def build(cls, docs: Sequence[Doc], cache_dir: Path, say: Progress) -> DenseIndex:
         root = store_dir(cache_dir)
         emb = embedder_for(root)
         chunks = [doc_chunks(d) for d in docs]
-        for i in range(len(docs)):
-            o = outline(docs, i)
-            if o is not None:
-                chunks[i].append(o)
-        flat = [c for cs in chunks for c in cs]
+        outlines = [(i, o) for i in range(len(docs)) if (o := outline(docs, i)) is not None]
+        flat = [c for cs in chunks for c in cs] + [o for _, o in outlines]
         keys = [_key(c) for c in flat]
         store = VectorStore(root / f"vectors-{MODEL_ID}.npz")
         todo = sorted({k: i for i, k in enumerate(keys) if k not in store.vectors}.values())
@@ -150,13 +159,20 @@ class DenseIndex:
                     say(f"knowledge: embedded {done}/{len(todo)} chunks, {now - t0:.0f}s")
             store.save(set(keys))
         matrix = np.stack([store.vectors[k] for k in keys]).astype(np.float32)
+        n_sec = len(flat) - len(outlines)
         starts = np.cumsum([0] + [len(cs) for cs in chunks[:-1]]).astype(np.int64)
-        return cls(matrix, starts, len(docs), emb)
+        outline_docs = np.array([i for i, _ in outlines], dtype=np.int64)
+        return cls(matrix[:n_sec], starts, len(docs), emb, matrix[n_sec:], outline_docs)
 
     def encode(self, text: str) -> np.ndarray:
         return self.embedder.encode_one(text)
 
-    def doc_scores(self, qv: np.ndarray) -> np.ndarray:
+    def doc_scores(self, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(best chunk cosine per section, outline cosine per page-top section or -1)."""
         if self.n_docs == 0:
-            return np.zeros(0, dtype=np.float32)
-        return np.maximum.reduceat(self.matrix @ qv, self.starts)
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
+        sec = np.maximum.reduceat(self.matrix @ qv, self.starts)
+        page = np.full(self.n_docs, -1.0, dtype=np.float32)
+        if len(self.outline_docs):
+            page[self.outline_docs] = self.outlines @ qv
+        return sec, page

@@ -44,7 +44,7 @@ from knowledge.index import KnowledgeBase
 A_GRID = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 11))
 INTENT_LAMBDAS = (3.0, 10.0, 30.0, 100.0)
 GATE_LAMBDA = 1.0
-TARGET_PRECISION = 0.94  # above the 0.92 target: the threshold is the most fragile choice
+TARGET_PRECISION = 0.93  # nested CV showed the inner-OOF rule lands ~0.01 above its target
 TARGET_FALSE = 0.03
 INNER_FOLDS = 5
 SEED = 13

@@ -84,7 +84,8 @@ class Evidence:
     lconf: float
     lex_feats: dict[str, float]
     qv: np.ndarray
-    cos: np.ndarray  # per doc, legacy prior applied
+    cos: np.ndarray  # per section (best chunk), legacy prior applied
+    pcos: np.ndarray  # per section: the best cosine of its page (sections or outline), prior applied
     veto: tuple[str, str] | None
 
 
@@ -96,8 +97,13 @@ def evidence(kb: KnowledgeBase, text: str) -> Evidence:
     ranked = kb.score(q, pages_out=pages, docs_out=docs)
     f = features(kb, q, ranked, pages)
     qv = kb.dense.encode(text)
-    cos = kb.dense.doc_scores(qv) * kb.dense_prior
-    return Evidence(text, docs, ranked, confidence(f), f, qv, cos, classify_message(text))
+    sec, outline = kb.dense.doc_scores(qv)
+    best = np.maximum(sec, outline)
+    page_best = np.zeros(len(kb.page_titles), dtype=np.float32)
+    np.maximum.at(page_best, kb.page_of_doc, best)
+    cos = sec * kb.dense_prior
+    pcos = page_best[kb.page_of_doc] * kb.dense_prior
+    return Evidence(text, docs, ranked, confidence(f), f, qv, cos, pcos, classify_message(text))
 
 
 def fuse(kb: KnowledgeBase, ev: Evidence, a: float) -> list[tuple[int, float]]:
@@ -107,7 +113,7 @@ def fuse(kb: KnowledgeBase, ev: Evidence, a: float) -> list[tuple[int, float]]:
     cand: dict[str, set[int]] = {}
     for d, _ in ev.lex_ranked[:TOP_K]:
         cand.setdefault(paths[d], set()).add(d)
-    order = np.argsort(-ev.cos)
+    order = np.argsort(-ev.pcos)
     seen = 0
     for d in order[: TOP_K * 8]:
         d = int(d)
@@ -120,18 +126,12 @@ def fuse(kb: KnowledgeBase, ev: Evidence, a: float) -> list[tuple[int, float]]:
         cand[p].add(d)
     out: list[tuple[int, float]] = []
     for ds in cand.values():
-        best = max(
-            (
-                (
-                    d,
-                    a * (ev.lex_docs.get(d, 0.0) / lex_top if lex_top > 0 else 0.0)
-                    + (1 - a) * float(ev.cos[d]),
-                )
-                for d in ds
-            ),
-            key=lambda x: x[1],
-        )
-        out.append(best)
+        # The section shown: best fused section score. The page's score: its best lexical
+        # section and its best cosine anywhere on the page (sections or outline).
+        lex = {d: (ev.lex_docs.get(d, 0.0) / lex_top if lex_top > 0 else 0.0) for d in ds}
+        shown = max(ds, key=lambda d: (a * lex[d] + (1 - a) * float(ev.cos[d]), -d))
+        page = a * max(lex.values()) + (1 - a) * float(ev.pcos[shown])
+        out.append((shown, page))
     out.sort(key=lambda x: -x[1])
     return out
 
@@ -142,26 +142,27 @@ def gate_features(
     f = dict.fromkeys(FEATURES, 0.0)
     f["lconf"] = ev.lconf
     f["intent"] = intent
-    f["cosmax"] = float(ev.cos.max()) if len(ev.cos) else 0.0
+    f["cosmax"] = float(ev.pcos.max()) if len(ev.pcos) else 0.0
     if not fused:
         return f
     d1, s1 = fused[0]
     p1 = kb.doc_paths[d1]
     title1 = kb.docs[d1].section.page_title
-    f["cos1"] = float(ev.cos[d1])
+    f["cos1"] = float(ev.pcos[d1])
     # The runner-up is the best page that is not a copy of the top one (the legacy backup docs
     # repeat the current pages under the same titles).
     s2 = next((s for d, s in fused[1:] if kb.docs[d].section.page_title != title1), 0.0)
     f["fmargin"] = s1 - s2
-    page_cos: dict[str, float] = {}
-    for d in np.argsort(-ev.cos)[:60]:
-        d = int(d)
-        if kb.docs[d].section.page_title != title1:
-            page_cos.setdefault(kb.doc_paths[d], float(ev.cos[d]))
-    other = max(page_cos.values(), default=0.0)
-    top_page_cos = max(float(ev.cos[d]) for d in kb.path_docs[p1])
-    f["cmargin"] = top_page_cos - other
-    dense_top = kb.doc_paths[int(np.argmax(ev.cos))]
+    other = next(
+        (
+            float(ev.pcos[int(d)])
+            for d in np.argsort(-ev.pcos)[:200]
+            if kb.docs[int(d)].section.page_title != title1
+        ),
+        0.0,
+    )
+    f["cmargin"] = float(ev.pcos[d1]) - other
+    dense_top = kb.doc_paths[int(np.argmax(ev.pcos))]
     lex_top = kb.doc_paths[ev.lex_ranked[0][0]] if ev.lex_ranked else ""
     f["agree"] = float(dense_top == lex_top)
     f["lexhit"] = float(p1 in {kb.doc_paths[d] for d, _ in ev.lex_ranked[:3]})

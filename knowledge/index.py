@@ -242,6 +242,7 @@ class KnowledgeBase:
         self.path_docs: dict[str, list[int]] = {}
         for i, p in enumerate(self.doc_paths):
             self.path_docs.setdefault(p, []).append(i)
+        self.page_of_doc = np.array([d.page for d in docs], dtype=np.int64)
         self.dense_prior = np.array(
             [LEGACY_DENSE_PRIOR if "legacy" in p else 1.0 for p in self.doc_paths],
             dtype=np.float32,
