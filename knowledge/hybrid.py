@@ -85,7 +85,9 @@ class Evidence:
     lex_feats: dict[str, float]
     qv: np.ndarray
     cos: np.ndarray  # per section (best chunk), legacy prior applied
-    pcos: np.ndarray  # per section: the best cosine of its page (sections or outline), prior applied
+    pcos: (
+        np.ndarray
+    )  # per section: the best cosine of its page (sections or outline), prior applied
     veto: tuple[str, str] | None
 
 
@@ -99,10 +101,10 @@ def evidence(kb: KnowledgeBase, text: str) -> Evidence:
     qv = kb.dense.encode(text)
     sec, outline = kb.dense.doc_scores(qv)
     best = np.maximum(sec, outline)
-    page_best = np.zeros(len(kb.page_titles), dtype=np.float32)
-    np.maximum.at(page_best, kb.page_of_doc, best)
+    # The sections of one page are contiguous: a segmented max (ufunc.at is ~10x slower).
+    page_best = np.maximum.reduceat(best, kb.page_starts) if len(best) else best
     cos = sec * kb.dense_prior
-    pcos = page_best[kb.page_of_doc] * kb.dense_prior
+    pcos = page_best[kb.doc_group] * kb.dense_prior
     return Evidence(text, docs, ranked, confidence(f), f, qv, cos, pcos, classify_message(text))
 
 

@@ -242,7 +242,11 @@ class KnowledgeBase:
         self.path_docs: dict[str, list[int]] = {}
         for i, p in enumerate(self.doc_paths):
             self.path_docs.setdefault(p, []).append(i)
-        self.page_of_doc = np.array([d.page for d in docs], dtype=np.int64)
+        page_of_doc = np.array([d.page for d in docs], dtype=np.int64)
+        change = np.ones(len(docs), dtype=bool)
+        change[1:] = page_of_doc[1:] != page_of_doc[:-1]
+        self.page_starts = np.flatnonzero(change)  # first section of each page
+        self.doc_group = np.cumsum(change) - 1  # which of those pages a section is on
         self.dense_prior = np.array(
             [LEGACY_DENSE_PRIOR if "legacy" in p else 1.0 for p in self.doc_paths],
             dtype=np.float32,
