@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MODEL_FILE = Path(__file__).with_name("gate_model.json")
 TOP_K = 20
+SECTION_LEX_WEIGHT = 0.7
 LEGACY_DENSE_PRIOR = 0.95  # redirect stubs of the retired backup docs: prefer the current page
 
 FEATURES = (
@@ -131,7 +132,11 @@ def fuse(kb: KnowledgeBase, ev: Evidence, a: float) -> list[tuple[int, float]]:
         # The section shown: best fused section score. The page's score: its best lexical
         # section and its best cosine anywhere on the page (sections or outline).
         lex = {d: (ev.lex_docs.get(d, 0.0) / lex_top if lex_top > 0 else 0.0) for d in ds}
-        shown = max(ds, key=lambda d: (a * lex[d] + (1 - a) * float(ev.cos[d]), -d))
+        # Within a page the words the customer typed pick the section more reliably than the
+        # cosine (sibling sections of one page read alike): a fixed lexical lean, page scores
+        # (and so every page-level figure) are unaffected.
+        w = max(a, SECTION_LEX_WEIGHT)
+        shown = max(ds, key=lambda d: (w * lex[d] + (1 - w) * float(ev.cos[d]), -d))
         page = a * max(lex.values()) + (1 - a) * float(ev.pcos[shown])
         out.append((shown, page))
     out.sort(key=lambda x: -x[1])
