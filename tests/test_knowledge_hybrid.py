@@ -14,7 +14,7 @@ from knowledge.embed import TOKENIZER_PATH, TOKENIZER_SHA256, ModelError, _verif
 from knowledge.hybrid import MODEL_FILE, GateModel
 from knowledge.index import KnowledgeBase
 from knowledge.settings import KnowledgeSettings
-from tests.shared_data import DOCS, SHARED
+from harness.shared_data import DOCS, SHARED
 
 needs_docs = pytest.mark.skipif(not DOCS.is_dir(), reason="shared docs corpus not present")
 DEV = SHARED / "eval" / "faq-dev.jsonl"
