@@ -60,12 +60,25 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from knowledge.evaluate import evaluate_file, format_metrics
 
+    if args.cv:
+        from knowledge.fit_gate import cmd_eval_cv
+
+        return cmd_eval_cv(_kb(args), args)
+    if len(args.questions) != 1:
+        print("several --questions files need --cv K", file=sys.stderr)
+        return 2
     kb = _kb(args)
-    m = evaluate_file(kb, args.questions, args.output)
+    m = evaluate_file(kb, Path(args.questions[0]), args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     if m is not None:
         print(format_metrics(m))
     return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from knowledge.fit_gate import cmd_fit
+
+    return cmd_fit(args)
 
 
 def gaps_from_db(db: Path, limit: int = 50) -> list[tuple[str, int, str]]:
@@ -115,11 +128,30 @@ def add_kb_parser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     kb = subparsers.add_parser("kb", help="knowledge base tools")
     sub = kb.add_subparsers(dest="kb_command", required=True)
     ev = sub.add_parser("eval", help="run a question file, write ranked results, print metrics")
-    ev.add_argument("--questions", type=Path, required=True)
+    ev.add_argument(
+        "--questions",
+        action="append",
+        required=True,
+        help="labelled JSONL (FILE[:fit|:check] for a half of its fixed split); repeat with --cv",
+    )
     ev.add_argument("--output", type=Path, required=True)
     ev.add_argument("--docs", type=Path, default=None)
     ev.add_argument("--config", "-c", type=Path, default=None)
+    ev.add_argument(
+        "--cv",
+        type=int,
+        default=0,
+        metavar="K",
+        help="nested K-fold cross-validation of the whole fitting procedure (knowledge/fit_gate.py);"
+        " --output gets the out-of-fold results of the first repeat",
+    )
+    ev.add_argument("--repeats", type=int, default=3, help="repeats of the --cv split")
     ev.set_defaults(func=cmd_eval)
+    fit = sub.add_parser("fit", help="fit the hybrid gate (knowledge/fit_gate.py) and write it")
+    from knowledge.fit_gate_args import add_arguments
+
+    add_arguments(fit)
+    fit.set_defaults(func=_cmd_fit)
     gaps = sub.add_parser("gaps", help="questions that got silence or 👎, most frequent first")
     gaps.add_argument("--config", "-c", type=Path, default=None)
     gaps.add_argument("--db", type=Path, default=None, help=f"the bot's {DB_NAME}")

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
+from knowledge.dense import DenseIndex
+from knowledge.embed import ModelError
+from knowledge.hybrid import LEGACY_DENSE_PRIOR, MODEL_FILE, GateModel
 from knowledge.ingest import Section, content_dir, iter_markdown, load_tree, page_url
 from knowledge.matcher import (
     BM25F,
@@ -231,6 +235,22 @@ class KnowledgeBase:
         self.page_docs: list[list[int]] = [[] for _ in page_titles]
         for i, d in enumerate(docs):
             self.page_docs[d.page].append(i)
+        # The semantic side (knowledge/dense.py, knowledge/hybrid.py): attached after the
+        # lexical index is built or loaded; None runs the lexical engine alone.
+        self.dense: DenseIndex | None = None
+        self.gate_model: GateModel | None = None
+        self.path_docs: dict[str, list[int]] = {}
+        for i, p in enumerate(self.doc_paths):
+            self.path_docs.setdefault(p, []).append(i)
+        page_of_doc = np.array([d.page for d in docs], dtype=np.int64)
+        change = np.ones(len(docs), dtype=bool)
+        change[1:] = page_of_doc[1:] != page_of_doc[:-1]
+        self.page_starts = np.flatnonzero(change)  # first section of each page
+        self.doc_group = np.cumsum(change) - 1  # which of those pages a section is on
+        self.dense_prior = np.array(
+            [LEGACY_DENSE_PRIOR if "legacy" in p else 1.0 for p in self.doc_paths],
+            dtype=np.float32,
+        )
 
     # --- building ---------------------------------------------------------------------------
 
@@ -242,6 +262,27 @@ class KnowledgeBase:
         progress: Progress | None = None,
     ) -> KnowledgeBase:
         say = progress or (lambda _msg: None)
+        kb = cls._build_lexical(settings, cache_dir, say)
+        if settings.semantic:
+            kb.attach_semantic(cache_dir, say)
+        return kb
+
+    def attach_semantic(self, cache_dir: Path, say: Progress) -> None:
+        """Embed the sections (only those not in the vector cache) and load the fitted gate.
+        Without the model package the lexical engine answers alone, and says so."""
+        t0 = time.perf_counter()
+        try:
+            self.dense = DenseIndex.build(self.docs, Path(cache_dir), say)
+            self.gate_model = GateModel.load() if MODEL_FILE.is_file() else None
+        except (ModelError, OSError, ValueError) as e:
+            self.dense = None
+            self.gate_model = None
+            say(f"knowledge: semantic signal unavailable ({e}); lexical ranking only")
+            return
+        say(f"knowledge: semantic signal ready in {time.perf_counter() - t0:.2f}s")
+
+    @classmethod
+    def _build_lexical(cls, settings: KnowledgeSettings, cache_dir: Path, say: Progress):
         t0 = time.perf_counter()
         fp = fingerprint_of(settings)
         cache = Path(cache_dir) / f"knowledge-{fp}.pickle"
@@ -380,7 +421,11 @@ class KnowledgeBase:
         return analyze_query(text, self.vocab)
 
     def score(
-        self, q: Query, limit: int = 50, pages_out: dict[int, float] | None = None
+        self,
+        q: Query,
+        limit: int = 50,
+        pages_out: dict[int, float] | None = None,
+        docs_out: dict[int, float] | None = None,
     ) -> list[tuple[int, float]]:
         """(doc index, score), best first, at most one doc per page (curated entries share the
         page they cite). `pages_out` receives the page-level scores (the gate reuses them)."""
@@ -411,6 +456,8 @@ class KnowledgeBase:
                 if tot:
                     got = sum(w for t, w in hs if t in qset)
                     combined[d] *= 1.0 + self.HEAD_BONUS * got / tot
+        if docs_out is not None:
+            docs_out.update(combined)  # every candidate section, for the hybrid's fusion
         best_per_page: dict[str, tuple[int, float]] = {}
         paths = self.doc_paths
         for d, sc in combined.items():
@@ -460,10 +507,19 @@ class KnowledgeBase:
         return got
 
     def rank(self, text: str, k: int = 10) -> list[Hit]:
+        if self.dense is not None and self.gate_model is not None:
+            from knowledge.hybrid import evidence, fuse
+
+            fused = fuse(self, evidence(self, text), self.gate_model.fusion_a)
+            return [self.hit(d, s) for d, s in fused[:k]]
         q = self.analyze(text)
         return [self.hit(d, s) for d, s in self.score(q)[:k]]
 
     def decide(self, text: str) -> Decision:
+        if self.dense is not None and self.gate_model is not None:
+            from knowledge.hybrid import decide as hybrid_decide
+
+            return hybrid_decide(self, text)
         from knowledge.gate import decide
 
         return decide(self, text)

@@ -30,6 +30,18 @@ class KnowledgeSettings(Section):
     unsure_confidence: float = Field(
         default=0.4, ge=0.0, le=1.0, description="!faq shows the top 3 below min_confidence."
     )
+    semantic: bool = Field(
+        default=True,
+        description="Fuse a sentence-embedding signal (all-MiniLM-L6-v2, int8 ONNX) with the "
+        "lexical ranking and answer through the fitted gate (knowledge/gate_model.json). "
+        "False: the lexical engine alone.",
+    )
+    answer_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Hybrid gate threshold; None uses the one chosen by cross-validation.",
+    )
     faq_preference: float = Field(
         default=0.95,
         ge=0.0,

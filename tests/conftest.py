@@ -6,6 +6,7 @@ benchmarks/; this file only turns it into pytest fixtures.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +16,15 @@ from harness.matrix_helpers import World
 from harness.synapse_server import Synapse, free_port
 from harness.world import build_world
 from tests.rt_fixtures import rt  # noqa: F401  (session RT fixture)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_embedding_store() -> None:
+    """One vector store (and derived int8 model) for the whole session and across runs: the
+    docs are embedded once (~1 min), not per fixture; the store is keyed by chunk content."""
+    os.environ.setdefault(
+        "BACKCHANNEL_EMBED_CACHE", str(Path.home() / ".cache" / "backchannel" / "test-embeddings")
+    )
 
 
 @pytest.fixture(scope="session")

@@ -144,6 +144,10 @@ async def test_retract_why_faq_and_gaps(world: World, kb_cache: Path) -> None:
         q = await c.send(world.support, "!faq how do i exit vim")
         got = await c.wait_reply(q, bot)
         assert "not sure" in got.body or "Nothing" in got.body
+        # Nothing but markup left: the usage line, not an answer (and no gap row).
+        q = await c.send(world.support, "!faq ** `` **")
+        got = await c.wait_reply(q, bot)
+        assert got.body.startswith("Usage:") and "!faq" in got.body
 
         gaps = await e.send(world.staff, "!kb gaps")
         listed = await e.wait_reply(gaps, bot)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from argparse import Namespace
@@ -241,6 +242,10 @@ async def auto_answer(ctx: EventContext) -> None:
     ctx.services.metrics.commands.labels("faq-auto", "answered").inc()
 
 
+_TAG_RE = re.compile(r"<[^>]*>")
+_WORDS_RE = re.compile(r"[^\W_]")  # a letter or digit; markup (*, _, `, >, #) is none
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -252,6 +257,13 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
         await ctx.reply("The docs index is not loaded yet; try again in a minute.")
         return
     question = " ".join(args.query)
+    if not _WORDS_RE.search(_TAG_RE.sub(" ", question)):  # only markup, e.g. "!faq **" or "`` ``"
+        prefix = ctx.config.bot.command_prefix
+        await ctx.reply(
+            f"Usage: {code(prefix + 'faq <your question>')}, e.g. "
+            f"{code(prefix + 'faq how do i resize a volume')}"
+        )
+        return
     decision = await svc.decide(question)
     assert decision is not None
     prefix = ctx.config.bot.command_prefix
