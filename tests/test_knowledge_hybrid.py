@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.shared_data import DOCS, SHARED
 from knowledge.embed import TOKENIZER_PATH, TOKENIZER_SHA256, ModelError, _verified
 from knowledge.hybrid import MODEL_FILE, GateModel
 from knowledge.index import KnowledgeBase
 from knowledge.settings import KnowledgeSettings
-from harness.shared_data import DOCS, SHARED
 
 needs_docs = pytest.mark.skipif(not DOCS.is_dir(), reason="shared docs corpus not present")
 DEV = SHARED / "eval" / "faq-dev.jsonl"
