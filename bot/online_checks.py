@@ -20,7 +20,7 @@ async def check_online(config: Config) -> list[str]:
             problems.append(f"matrix.homeserver: unreachable ({exc})")
     if config.rt is not None:
         try:
-            from bot.rt import check_online as rt_check
+            from commands.escalation.rt.factory import check_online as rt_check
         except ImportError:
             return problems
         problems.extend(await rt_check(config.rt))

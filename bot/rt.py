@@ -281,6 +281,8 @@ def failures_in(messages: Iterable[str]) -> list[str]:
 class RTClient:
     """One aiohttp session for the bot's lifetime; every call is bounded by the timeouts."""
 
+    api = "rest2"
+
     def __init__(
         self,
         settings: RTSettings,
@@ -496,6 +498,26 @@ class RTClient:
         """PUT fields (e.g. {"Status": "resolved"}); RT reports failures inside a 200."""
         _, _, body = await self._request("PUT", f"/ticket/{int(ticket_id)}", json=dict(fields))
         return self._check_messages(f"update ticket {ticket_id}", body)
+
+    async def resolve(self, ticket_id: int) -> list[str]:
+        return await self.update_ticket(ticket_id, {"Status": "resolved"})
+
+    async def set_owner(self, ticket_id: int, owner: str) -> list[str]:
+        return await self.update_ticket(ticket_id, {"Owner": owner})
+
+    async def recent_messages_by(
+        self, ticket_id: int, creator: str | None, limit: int = 20
+    ) -> list[int]:
+        """Ids of the newest Correspond/Comment txns of a ticket (by `creator`), newest first."""
+        query = (
+            f"ObjectType = 'RT::Ticket' AND ObjectId = {int(ticket_id)}"
+            " AND (Type = 'Correspond' OR Type = 'Comment')"
+        )
+        if creator:
+            query += f" AND Creator = {ticketsql_quote(creator)}"
+        params = {"query": query, "fields": "Type", "orderby": "id", "order": "DESC"}
+        body = await self._get("/transactions", {**params, "per_page": int(limit)})
+        return [int(i["id"]) for i in SearchPage.model_validate(body).items][:limit]
 
     async def _post_message(
         self,

@@ -20,7 +20,7 @@ from bot.events import Event, Kind
 from bot.html import code, esc
 from bot.matrix import MatrixError
 from bot.roles import ROOMS, Place, Role
-from bot.rt import RTClient, RTError, RTNotFound, RTUnavailable
+from bot.rt import RTError, RTNotFound, RTUnavailable
 from commands.registry import UsageError, argument, command, passive, reaction
 
 if TYPE_CHECKING:
@@ -52,7 +52,11 @@ async def setup(app: App) -> None:
     from bot.escalation import MIGRATIONS
 
     await app.services.store.migrate("rt", MIGRATIONS)
-    client = RTClient(settings)
+    from commands.escalation.rt.factory import connect
+
+    probe = await connect(settings)  # "auto" probes RT once: REST 2.0, or REST 1.0 on RT 4.4
+    (log.error if probe.problem else log.info)("RT: %s", probe.problem or probe.sentence)
+    client = probe.client
     service = Escalation(app.services, settings, client)
     app.services.rt = client
     app.services.escalation = service
