@@ -15,7 +15,7 @@ from tests.synapse_server import Synapse, free_port
 _counter = itertools.count()
 
 try:  # the RT fixture lives with the RT helper; absent until it lands
-    from tests.rt_fixtures import rt  # noqa: F401
+    from tests.rt_fixtures import rt, rt4  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 

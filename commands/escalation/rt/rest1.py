@@ -218,6 +218,7 @@ class _PollState:
     last_start: float | None = None  # time.monotonic() at the start of the last good poll
     deferred: dict[int, int] = field(default_factory=dict)  # ticket -> lower txn bound
     returned: set[int] = field(default_factory=set)  # txn ids already handed out
+    seen: dict[int, str] = field(default_factory=dict)  # ticket -> LastUpdated when read
 
 
 class RTRest1Client:
@@ -692,6 +693,20 @@ class RTRest1Client:
                 ids.append(int(line[7:]))
         return ids
 
+    async def _search_updated(self, query: str) -> dict[int, str]:
+        """Ticket id -> LastUpdated (RT's string) of the matches, oldest update first."""
+        ans = await self._get(
+            "search",
+            "search/ticket",
+            {"query": query, "format": "s", "fields": "LastUpdated", "orderby": "LastUpdated"},
+        )
+        out: dict[int, str] = {}
+        for line in ans.payload.split("\n"):
+            cells = line.split("\t")
+            if len(cells) >= 2 and cells[0].strip().isdigit():
+                out[int(cells[0])] = cells[1].strip()
+        return out
+
     async def find_by_custom_field(
         self, field_name: str, value: str, queue: str | None = None
     ) -> list[TicketSummary]:
@@ -751,9 +766,13 @@ class RTRest1Client:
         query = f"Queue = {ticketsql_quote(queue)}"
         if window is not None:
             query += f" AND LastUpdated >= '-{window} seconds'"
-        updated = await self._search_ids(query, orderby="LastUpdated")
-        for tid in updated:
-            st.deferred.setdefault(tid, high_water)
+        updated = await self._search_updated(query)
+        # A ticket whose LastUpdated is what it was when its history was last read has
+        # nothing new: the overlap window does not make the poll read it again.
+        for tid, stamp in updated.items():
+            if st.seen.get(tid) != stamp:
+                st.deferred.setdefault(tid, high_water)
+        st.seen = {t: v for t, v in st.seen.items() if t in updated}
         # Longest waiting first: deferred ones keep their place (dict order = insertion order).
         batch = list(st.deferred.items())[: self.settings.poll_max_tickets]
         budget = self.settings.poll_max_transactions
@@ -782,6 +801,8 @@ class RTRest1Client:
                 found.append(txn)
             if done:
                 del st.deferred[tid]
+                if tid in updated:
+                    st.seen[tid] = updated[tid]
         if st.deferred:
             log.info("RT poll: %d updated ticket(s) left for the next poll", len(st.deferred))
         st.last_start = started
