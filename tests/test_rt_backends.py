@@ -336,3 +336,13 @@ async def test_auto_probe(rt: RTInstance, rt4: RTInstance) -> None:
     p45 = await connect(settings_for(rt4, "auto", username=None, password=None, token="1-2-x"))
     async with p45.client:
         assert p45.problem and "username" in p45.problem
+
+
+async def test_check_config_online_says_which_api(rt4: RTInstance) -> None:
+    """What `backchannel check-config --online` prints for [rt] on RT 4.4 (it said
+    "RT not reachable" before REST 1.0 existed here)."""
+    from commands.escalation.rt.factory import check_online
+
+    said: list[str] = []
+    assert await check_online(settings_for(rt4, "auto"), report=said.append) == []
+    assert said == ["  [rt] api: REST 2.0 absent on RT 4.4.6; using REST 1.0"]
