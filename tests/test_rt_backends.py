@@ -346,3 +346,22 @@ async def test_check_config_online_says_which_api(rt4: RTInstance) -> None:
     said: list[str] = []
     assert await check_online(settings_for(rt4, "auto"), report=said.append) == []
     assert said == ["  [rt] api: REST 2.0 absent on RT 4.4.6; using REST 1.0"]
+
+
+def test_settings_api_and_password(tmp_path: Any) -> None:
+    from pydantic import ValidationError
+
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret pass\n")
+    s = RTSettings.model_validate(
+        {"url": "http://rt.example", "username": "bot", "password_file": str(pw)}
+    )
+    assert s.api == "auto" and s.read_password() == "s3cret pass" and not s.has_token
+    for bad, msg in (
+        ({"api": "rest1", "token": "1-2-x"}, "rest1 needs username"),
+        ({"api": "rest2", "username": "bot", "password": "x"}, "rest2 needs"),
+        ({"password": "x"}, "needs username"),
+        ({"username": "bot", "password": "x", "password_file": str(pw)}, "not both"),
+    ):
+        with pytest.raises(ValidationError, match=msg):
+            RTSettings.model_validate({"url": "http://rt.example", **bad})
