@@ -826,7 +826,9 @@ class RTRest1Client:
             recs = []
         created = parse_rt_date(recs[0].get("Created")) if recs else None
         if created is None:
-            return None
+            # Not the whole queue (that could be thousands of histories): one day back.
+            log.warning("RT poll: transaction %d unreadable; looking back one day", high_water)
+            return 86400 + POLL_OVERLAP_S
         return max(0, math.ceil((datetime.now(UTC) - created).total_seconds())) + POLL_OVERLAP_S
 
     async def _ticket_of_txn(self, txn_id: int) -> int:
