@@ -11,7 +11,8 @@ Backends: REST 2.0 on RT 5, REST 1.0 on RT 4.4, REST 1.0 on RT 5.
   one against the same RT: RT's own create time = one bare HTTP request carrying the same
   ticket, pre-encoded (REST 2.0: one JSON POST with the token; REST 1.0: one form POST with
   the session cookie), so the ratio is what the client adds on top of RT.
-- Poll: N open tickets in the queue (N = 10 and 200), then requests per poll cycle of
+- Poll: exactly N open tickets in the queue (N = 10 and 200; the rest resolved), then
+  requests per poll cycle of
   `transactions_since()`: a quiet cycle (nothing new), a cycle after agents replied on 3
   tickets, and, for REST 1.0, how many cycles and requests the catch-up after creating the N
   tickets took (those all count as "updated" once).
@@ -161,21 +162,26 @@ async def bench_create(rt: RTInstance, api: str, runs: int) -> dict[str, float]:
 
 
 async def fill_queue(rt: RTInstance, api: str, target: int) -> list[int]:
+    """Exactly `target` open tickets: resolve what is open, then create fresh ones."""
     async with (
         RTRest1Client(settings(rt, "rest1"))
         if api == "rest1"
         else RTRest2Client(settings(rt, "rest2")) as c
     ):
-        ids = [
-            t.id for t in await c.search_tickets(f"Queue = '{rt.queue}' AND Status != 'resolved'")
-        ]
+        query = f"Queue = '{rt.queue}' AND Status != 'resolved'"
         sem = asyncio.Semaphore(4)
+
+        async def close(tid: int) -> None:
+            async with sem:
+                await c.resolve(tid)
 
         async def one(i: int) -> int:
             async with sem:
                 return await c.create_ticket(queue=rt.queue, subject=f"open {i}", text="x")
 
-        ids += await asyncio.gather(*(one(i) for i in range(max(0, target - len(ids)))))
+        await asyncio.gather(*(close(t.id) for t in await c.search_tickets(query)))
+        ids = list(await asyncio.gather(*(one(i) for i in range(target))))
+        assert len(await c.search_tickets(query)) == target
         return ids
 
 
