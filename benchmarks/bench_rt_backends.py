@@ -36,7 +36,8 @@ import aiohttp
 
 from bot.rt import RTClient as RTRest2Client
 from bot.rt_settings import RTSettings
-from commands.escalation.rt.rest1 import RTRest1Client, _form
+from commands.escalation.rt.rest1 import RTRest1Client
+from commands.escalation.rt.rest1_form import compose_form
 from harness.rt4_server import start_rt4
 from tests.rt_server import RTInstance, start_rt
 
@@ -112,7 +113,7 @@ async def raw_create(http: aiohttp.ClientSession, rt: RTInstance, api: str) -> N
         ) as r:
             assert r.status == 201, await r.text()
         return
-    form = _form(
+    form = compose_form(
         [
             ("id", "ticket/new"),
             ("Queue", rt.queue),

@@ -28,7 +28,8 @@ from commands.escalation.rt.interface import (
     RTPermissionError,
     RTRejected,
 )
-from commands.escalation.rt.rest1 import RTRest1Client, _form, parse_form
+from commands.escalation.rt.rest1 import RTRest1Client
+from commands.escalation.rt.rest1_form import compose_form, parse_form
 from tests.rt_server import RTInstance
 
 PNG = bytes.fromhex(
@@ -253,11 +254,11 @@ async def test_hostile_text_never_becomes_a_field(backend: Backend, evil: str) -
 def test_form_encoding_round_trip() -> None:
     """Our form parser applies RT's rules; every hostile text comes back as one value."""
     for evil in HOSTILE:
-        form = _form([("id", "1"), ("Action", "comment")], {"Text": evil})
+        form = compose_form([("id", "1"), ("Action", "comment")], {"Text": evil})
         recs = parse_form(form)
         assert len(recs) == 1 and set(recs[0]) == {"id", "Action", "Text"}
         assert recs[0]["Text"] == evil.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
-    assert "\n" not in _form([("Subject", "a\nStatus: resolved\u2028b")]).rstrip("\n")
+    assert "\n" not in compose_form([("Subject", "a\nStatus: resolved\u2028b")]).rstrip("\n")
 
 
 async def test_typed_errors(backend: Backend) -> None:

@@ -17,7 +17,8 @@ import aiohttp
 from bot.rt import RTClient as RTRest2Client
 from bot.rt_settings import RTSettings
 from commands.escalation.rt.interface import RTClient
-from commands.escalation.rt.rest1 import RTRest1Client, parse_answer
+from commands.escalation.rt.rest1 import RTRest1Client
+from commands.escalation.rt.rest1_form import parse_answer
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 10.0
