@@ -18,7 +18,6 @@ from commands.escalation.rt.rest2 import (
     RTFile,
     RTPermissionError,
     RTUnavailable,
-    ticketsql_quote,
 )
 from commands.escalation.transcript import (
     FILE_MSGTYPES,

@@ -83,8 +83,7 @@ async def _look(settings: RTSettings) -> _Seen:
 
 
 def _rest2(settings: RTSettings) -> RTClient:
-    client = RTRest2Client(settings)
-    return client  # type: ignore[return-value]
+    return RTRest2Client(settings)  # satisfies the RTClient Protocol (checked by mypy)
 
 
 async def connect(settings: RTSettings) -> Probe:

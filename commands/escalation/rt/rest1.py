@@ -410,7 +410,7 @@ class RTRest1Client:
             id=int(r["id"].split("/", 1)[1]),
             Subject=r.get("Subject", ""),
             Status=r.get("Status", ""),
-            Priority=r.get("Priority") or 0,
+            Priority=int(r.get("Priority") or 0),
             Queue=r.get("Queue", ""),
             Owner=r.get("Owner", ""),
             Creator=r.get("Creator", ""),
