@@ -1,8 +1,9 @@
-# make test  - install everything the tests need (venv, Synapse, RT 5 packages) and run lint + the suite
+# make test  - install everything the tests need (venv, Synapse, RT 5 and RT 4.4 packages) and run lint + the suite
 # make demo  - local Synapse (+ RT 5) with demo accounts and rooms, and the bot
 VENV ?= .venv
 PY := $(VENV)/bin/python
-RT_PACKAGES := request-tracker5 rt5-db-sqlite rt5-standalone
+# RT 5 (REST 2.0) and RT 4.4 (REST 1.0 only) co-install on Debian 12; tests run against both.
+RT_PACKAGES := request-tracker5 rt5-db-sqlite rt5-standalone request-tracker4 rt4-db-sqlite rt4-standalone
 
 .PHONY: install js rt-packages test lint demo bench clean
 
@@ -25,8 +26,8 @@ js: $(JS)/node_modules/.installed
 install: $(VENV)/.installed js
 
 rt-packages:
-	@command -v rt-setup-database-5 >/dev/null 2>&1 || { \
-	  echo "installing RT 5 ($(RT_PACKAGES))"; \
+	@{ command -v rt-setup-database-5 && command -v rt-setup-database-4; } >/dev/null 2>&1 || { \
+	  echo "installing RT 5 and RT 4.4 ($(RT_PACKAGES))"; \
 	  $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(RT_PACKAGES) >/dev/null \
 	  || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q >/dev/null && $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(RT_PACKAGES) >/dev/null; }; }
 

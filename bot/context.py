@@ -37,7 +37,7 @@ class Services:
     protections: list[Protection] = field(default_factory=list)
     # Feature services (set by each feature's setup(); None when the feature is off).
     kb: Any = None  # knowledge base (knowledge.index.KnowledgeBase holder)
-    rt: Any = None  # commands.escalation.rt.rest2.RTClient
+    rt: Any = None  # commands.escalation.rt.interface.RTClient (REST 2.0 or REST 1.0)
     escalation: Any = None  # !ticket / RT sync service
     access: CustomerDirectory | None = None  # the access registry (commands.access)
     moderation: Any = None  # moderation / audit service

@@ -161,6 +161,10 @@ class RTInstance:
     _adopted_pid: int | None = field(default=None, repr=False)
 
     @property
+    def server_binary(self) -> Path:  # harness/rt4_server.py serves RT 4.4 instead
+        return RT_SERVER
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -205,7 +209,7 @@ class RTInstance:
             return
         log = (self.directory / "rt-server.log").open("ab")
         cmd = [
-            str(RT_SERVER),
+            str(self.server_binary),
             "--server",
             "Starlet",
             "--host",

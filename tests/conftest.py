@@ -15,7 +15,7 @@ import pytest
 from harness.matrix_helpers import World
 from harness.synapse_server import Synapse, free_port
 from harness.world import build_world
-from tests.rt_fixtures import rt  # noqa: F401  (session RT fixture)
+from tests.rt_fixtures import rt, rt4  # noqa: F401  (session RT fixtures)
 
 
 @pytest.fixture(scope="session", autouse=True)

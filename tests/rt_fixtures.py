@@ -25,3 +25,20 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RTInstance]:
         yield inst
     finally:
         inst.stop()
+
+
+@pytest.fixture(scope="session")
+def rt4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RTInstance]:
+    """One real RT 4.4.6 (REST 1.0 only) per session, shared like `rt`."""
+    from harness.rt4_server import rt4_installed, start_rt4
+
+    if not rt4_installed():
+        pytest.skip(
+            "RT 4.4 binaries absent: apt-get install --no-install-recommends "
+            "request-tracker4 rt4-db-sqlite rt4-standalone"
+        )
+    inst = start_rt4(tmp_path_factory.mktemp("rt4"))
+    try:
+        yield inst
+    finally:
+        inst.stop()

@@ -18,7 +18,8 @@ async def _setup(app: App) -> None:
 
 
 async def _online(settings: Any) -> list[str]:
-    from commands.escalation.rt.rest2 import check_online
+    # Which API (REST 2.0 / REST 1.0, probed when api = "auto") and why, then that API's checks.
+    from commands.escalation.rt.factory import check_online
 
     return await check_online(settings)
 

@@ -22,7 +22,7 @@ from bot.matrix import MatrixError
 from bot.registry import UsageError, argument, command, passive, reaction
 from bot.roles import ROOMS, Place, Role
 from commands.escalation.repository import RT_REF_RE
-from commands.escalation.rt.rest2 import RTClient, RTError, RTNotFound, RTUnavailable
+from commands.escalation.rt.errors import RTError, RTNotFound, RTUnavailable
 from commands.escalation.service import Escalation
 from commands.escalation.settings import RTSettings
 
@@ -58,7 +58,11 @@ async def setup(app: App) -> None:
     from commands.escalation.repository import MIGRATIONS
 
     await app.services.store.migrate("rt", MIGRATIONS)
-    client = RTClient(settings)
+    from commands.escalation.rt.factory import connect
+
+    probe = await connect(settings)  # "auto" probes RT once: REST 2.0, or REST 1.0 on RT 4.4
+    (log.error if probe.problem else log.info)("RT: %s", probe.problem or probe.sentence)
+    client = probe.client
     service = Escalation(app.services, settings, client)
     app.services.rt = client
     app.services.escalation = service

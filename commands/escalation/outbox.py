@@ -20,7 +20,6 @@ from commands.escalation.rt.rest2 import (
     RTFile,
     RTPermissionError,
     RTUnavailable,
-    ticketsql_quote,
 )
 from commands.escalation.transcript import (
     FILE_MSGTYPES,
@@ -275,24 +274,10 @@ class Outbox(Part):
     async def _already_sent(self, ticket_id: int, event_id: str) -> int | None:
         """After an unknown outcome: did RT get this Matrix message already? (its event id
         is in every message the bot writes)."""
-        query = (
-            f"ObjectType = 'RT::Ticket' AND ObjectId = {int(ticket_id)}"
-            " AND (Type = 'Correspond' OR Type = 'Comment')"
-        )
-        if self.esc.rt_user:
-            query += f" AND Creator = {ticketsql_quote(self.esc.rt_user)}"
-        params: dict[str, str | int] = {
-            "query": query,
-            "fields": "Type",
-            "orderby": "id",
-            "order": "DESC",
-            "per_page": 20,
-        }
-        body = await self.rt._get("/transactions", params)
-        for item in (body or {}).get("items", []):
-            for part in await self.rt.transaction_content(int(item["id"])):
+        for txn_id in await self.rt.recent_messages_by(ticket_id, self.esc.rt_user, limit=20):
+            for part in await self.rt.transaction_content(txn_id):
                 if event_id in part.content:
-                    return int(item["id"])
+                    return txn_id
         return None
 
     async def _do_message(self, item: dict[str, Any], row: dict[str, Any]) -> None:

@@ -9,9 +9,7 @@ from bot.context import Services
 from bot.matrix import MatrixGateway
 from bot.store import Store
 from commands.escalation.directory import Directory, RTMetrics
-from commands.escalation.rt.rest2 import (
-    RTClient,
-)
+from commands.escalation.rt.interface import RTClient
 from commands.escalation.settings import RTSettings
 
 if TYPE_CHECKING:

@@ -27,9 +27,7 @@ from commands.escalation.outbox import Outbox
 from commands.escalation.queued import QueuedNotices
 from commands.escalation.relay import Relay
 from commands.escalation.repository import EMAIL_RE, STATUS_LABEL, EscalateResult
-from commands.escalation.rt.rest2 import (
-    RTClient,
-)
+from commands.escalation.rt.interface import RTClient
 from commands.escalation.settings import RTSettings, Severity
 from commands.escalation.thread_sync import ThreadSync
 from commands.escalation.transcript import (

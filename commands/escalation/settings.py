@@ -1,4 +1,4 @@
-"""`[rt]`: how the bot reaches Safespring's Request Tracker (RT 5, REST 2.0) and escalates."""
+"""`[rt]`: how the bot reaches Safespring's Request Tracker (RT 5 REST 2.0 or RT 4.4 REST 1.0)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ class RTSettings(Section):
     url: str | None = Field(default=None, description="RT base URL, e.g. https://rt.example.com")
     token: SecretStr | None = Field(default=None, description="RT auth token (1-<uid>-<hex>)")
     token_file: Path | None = Field(default=None, description="file holding the token instead")
+    # Which RT API: "auto" probes once at start (REST 2.0 if RT has it, else REST 1.0).
+    api: Literal["auto", "rest2", "rest1"] = "auto"
+    # REST 1.0 (RT 4.4) logs in with a user name and password; RT 4.4 has no auth tokens.
+    username: str | None = Field(default=None, description="RT user for REST 1.0 (RT 4.4)")
+    password: SecretStr | None = Field(default=None, description="that user's password")
+    password_file: Path | None = Field(default=None, description="file holding the password")
+    # REST 1.0 polling: at most this many updated tickets' histories are read per poll (the
+    # rest wait for the next poll), so one poll costs at most 1 + this + new-transaction reads.
+    poll_max_tickets: int = Field(default=25, ge=1, le=1000)
+    poll_max_transactions: int = Field(default=100, ge=1, le=10000)
     queue: str = "Support"
     matrix_room_field: str = "Matrix Room"
     matrix_thread_field: str = "Matrix Thread"
@@ -77,9 +87,34 @@ class RTSettings(Section):
     def _one_token_source(self) -> RTSettings:
         if self.url is None:
             return self
-        if (self.token is None) == (self.token_file is None):
-            raise ValueError("[rt] needs exactly one of token or token_file when url is set")
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("[rt] needs exactly one of token or token_file, not both")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("[rt] needs exactly one of password or password_file, not both")
+        has_token = self.token is not None or self.token_file is not None
+        has_password = self.password is not None or self.password_file is not None
+        if has_password and not self.username:
+            raise ValueError("[rt] password/password_file needs username")
+        if self.api == "rest2" and not has_token:
+            raise ValueError("[rt] api = rest2 needs exactly one of token or token_file")
+        if self.api == "rest1" and not has_password:
+            raise ValueError(
+                "[rt] api = rest1 needs username and exactly one of password or password_file"
+            )
+        if self.api == "auto" and not (has_token or has_password):
+            raise ValueError(
+                "[rt] needs exactly one of token or token_file (REST 2.0), or username and"
+                " password/password_file (REST 1.0, RT 4.4), when url is set"
+            )
         return self
+
+    @property
+    def has_token(self) -> bool:
+        return self.token is not None or self.token_file is not None
+
+    @property
+    def has_password(self) -> bool:
+        return self.password is not None or self.password_file is not None
 
     @property
     def enabled(self) -> bool:
@@ -107,4 +142,18 @@ class RTSettings(Section):
             raise ValueError(f"[rt] token_file {self.token_file}: {exc.strerror}") from exc
         if not value:
             raise ValueError(f"[rt] token_file {self.token_file} is empty")
+        return value
+
+    def read_password(self) -> str:
+        """The REST 1.0 password; reads password_file (once at startup, like the token)."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is None:
+            raise ValueError("[rt] neither password nor password_file is set")
+        try:
+            value = self.password_file.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"[rt] password_file {self.password_file}: {exc.strerror}") from exc
+        if not value:
+            raise ValueError(f"[rt] password_file {self.password_file} is empty")
         return value

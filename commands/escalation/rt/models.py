@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -187,6 +188,12 @@ class RTFile(BaseModel):
     filename: str
     content_type: str = "application/octet-stream"
     data: bytes
+
+    @field_validator("filename")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        # Matrix file names are chat input: a line break in one made RT 5 answer 500.
+        return " ".join(re.split(r"[\x00-\x1f\x7f\x85\u2028\u2029]+", v)).strip() or "file"
 
     def as_json(self) -> dict[str, str]:
         return {

@@ -70,6 +70,8 @@ __all__ = [
 class RTClient(RestTransport):
     """The ticket API the bot uses, over RT's REST 2.0."""
 
+    api = "rest2"
+
     async def version(self) -> str:
         body = await self._get("/rt")
         return str((body or {}).get("Version", ""))
@@ -133,6 +135,26 @@ class RTClient(RestTransport):
         """PUT fields (e.g. {"Status": "resolved"}); RT reports failures inside a 200."""
         _, _, body = await self._request("PUT", f"/ticket/{int(ticket_id)}", json=dict(fields))
         return self._check_messages(f"update ticket {ticket_id}", body)
+
+    async def resolve(self, ticket_id: int) -> list[str]:
+        return await self.update_ticket(ticket_id, {"Status": "resolved"})
+
+    async def set_owner(self, ticket_id: int, owner: str) -> list[str]:
+        return await self.update_ticket(ticket_id, {"Owner": owner})
+
+    async def recent_messages_by(
+        self, ticket_id: int, creator: str | None, limit: int = 20
+    ) -> list[int]:
+        """Ids of the newest Correspond/Comment txns of a ticket (by `creator`), newest first."""
+        query = (
+            f"ObjectType = 'RT::Ticket' AND ObjectId = {int(ticket_id)}"
+            " AND (Type = 'Correspond' OR Type = 'Comment')"
+        )
+        if creator:
+            query += f" AND Creator = {ticketsql_quote(creator)}"
+        params = {"query": query, "fields": "Type", "orderby": "id", "order": "DESC"}
+        body = await self._get("/transactions", {**params, "per_page": int(limit)})
+        return [int(i["id"]) for i in SearchPage.model_validate(body).items][:limit]
 
     async def _post_message(
         self,
