@@ -23,6 +23,7 @@ from bot.access_settings import AccessSettings
 from bot.protections.settings import ModerationSettings
 from bot.rt_settings import RTSettings
 from bot.settings_base import Section
+from commands.support.settings import SupportSettings
 from knowledge.settings import KnowledgeSettings
 
 
@@ -115,6 +116,7 @@ class Config(BaseSettings):
     rt: RTSettings | None = None
     access: AccessSettings = Field(default_factory=AccessSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    support: SupportSettings = Field(default_factory=SupportSettings)
 
     @classmethod
     def settings_customise_sources(
