@@ -38,6 +38,7 @@ FEATURES: list[str] = [
     "commands.ticket",
     "commands.moderation",
     "commands.faq",
+    "commands.support.commands",
 ]
 
 BackgroundJob = Callable[[], Awaitable[None]]

@@ -1,0 +1,282 @@
+"""The chat surface of support operations: passive handlers, reactions, commands, setup(app).
+
+Everything else in this package is Matrix-free logic; this module wires it to events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from argparse import Namespace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.context import EventContext, Services
+from bot.events import Event, Kind
+from bot.html import esc, link
+from bot.interfaces import TicketEvent, ticket_events
+from bot.matrix import MatrixError
+from bot.roles import Place
+from bot.transcript import matrix_to, server_of
+from commands.registry import passive
+from commands.support import out_of_hours
+from commands.support.calendar import SupportCalendar
+from commands.support.repository import MIGRATIONS, TimerRow
+from commands.support.settings import SupportSettings
+from commands.support.sla import SLAPolicy, SLATimers, dt
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+
+class Support:
+    """One per App: the calendar, the SLA timers and the out-of-hours replies."""
+
+    def __init__(self, services: Services, settings: SupportSettings) -> None:
+        self.services = services
+        self.settings = settings
+        self.calendar = SupportCalendar(settings)
+        self.policy = SLAPolicy(settings, self.calendar)
+        self.timers = SLATimers(services.store, self.policy)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+
+    @property
+    def clock(self):  # type: ignore[no-untyped-def]
+        return self.services.clock
+
+    def thread_link(self, room_id: str, thread_id: str) -> str:
+        return matrix_to(room_id, thread_id, server_of(self.services.matrix.user_id))
+
+    # ---- customer and staff messages
+
+    async def on_customer_message(self, ev: Event) -> None:
+        store = self.services.store
+        now = self.clock()
+        staffed = self.calendar.is_staffed(now)
+        async with store.transaction() as tx:
+            known = await tx.fetchone(
+                "SELECT 1 FROM support_threads WHERE room_id=? AND thread_id=?",
+                (ev.room_id, ev.thread_id),
+            )
+            if not known:
+                await tx.execute(
+                    "INSERT INTO support_threads(room_id, thread_id, customer, started_at,"
+                    " staffed_at_start) VALUES (?,?,?,?,?)",
+                    (ev.room_id, ev.thread_id, ev.sender, now.timestamp(), int(staffed)),
+                )
+        if known:
+            return
+        await self.timers.start(ev.room_id, ev.thread_id, now)
+        self._wake.set()
+        if out_of_hours.wants_reply(
+            settings=self.settings,
+            is_staff=False,
+            new_thread=ev.thread_root is None,
+            staffed=staffed,
+            is_edit=ev.is_edit,
+        ):
+            self._spawn(self._out_of_hours(ev, now))
+
+    async def on_staff_response(self, room_id: str, thread_id: str, by: str, how: str) -> None:
+        now = self.clock()
+        await self.services.store.execute(
+            "UPDATE support_threads SET first_response_at=?, first_response_by=?,"
+            " first_response_how=? WHERE room_id=? AND thread_id=? AND first_response_at IS NULL",
+            (now.timestamp(), by, how, room_id, thread_id),
+        )
+        await self.timers.stop(room_id, thread_id, now)
+
+    async def thread_of(self, room_id: str, event_id: str) -> str | None:
+        known = await self.services.store.fetchval(
+            "SELECT thread_id FROM support_threads WHERE room_id=? AND thread_id=?",
+            (room_id, event_id),
+        )
+        if known:
+            return str(known)
+        try:
+            return (await self.services.matrix.get_event(room_id, event_id)).thread_id
+        except MatrixError:
+            return None
+
+    # ---- out of hours
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _out_of_hours(self, ev: Event, now: datetime) -> None:
+        """Wait a moment (an FAQ answer may be on its way), then reply once if still needed."""
+        store, matrix = self.services.store, self.services.matrix
+        claimed = await store.fetchval(
+            "UPDATE support_threads SET ooh_event='pending' WHERE room_id=? AND thread_id=?"
+            " AND ooh_event IS NULL RETURNING 1",
+            (ev.room_id, ev.thread_id),
+        )
+        if not claimed:
+            return
+        await asyncio.sleep(self.settings.out_of_hours_delay_s)
+        try:
+            events = await matrix.thread_events(ev.room_id, ev.thread_id)
+        except MatrixError:
+            events = []
+        if out_of_hours.already_answered(
+            [e.sender for e in events[1:]],
+            bot=matrix.user_id,
+            is_staff=self.services.roles.is_staff,
+        ):
+            await store.execute(
+                "UPDATE support_threads SET ooh_event='skipped' WHERE room_id=? AND thread_id=?",
+                (ev.room_id, ev.thread_id),
+            )
+            return
+        html = out_of_hours.reply_html(self.settings, self.calendar, now)
+        try:
+            event_id = await matrix.reply(ev, html)
+        except MatrixError:
+            log.exception("out-of-hours reply failed")
+            return
+        await store.execute(
+            "UPDATE support_threads SET ooh_event=? WHERE room_id=? AND thread_id=?",
+            (event_id, ev.room_id, ev.thread_id),
+        )
+        self.services.metrics.commands.labels("support-out-of-hours", "answered").inc()
+
+    # ---- SLA alerts
+
+    def _what(self, timer: TimerRow) -> str:
+        where = link(self.thread_link(timer.room_id, timer.thread_id), "a customer thread")
+        if timer.kind == "ticket":
+            return f"{where} (RT#{timer.ticket_id}, {esc(timer.severity or '')}, {esc(timer.tier or 'standard')})"
+        return where
+
+    def _alert_html(self, timer: TimerRow, alert: str, now: datetime) -> str:
+        t = self.settings.texts
+        since = esc(self.calendar.describe(dt(timer.started_at)))
+        if alert == "breach":
+            return t.sla_breach.format(what=self._what(timer), since=since)
+        left_s = max(
+            0.0,
+            timer.target_s - self.policy.counted(dt(timer.started_at), now, timer.around_the_clock),
+        )
+        left = esc(f"{left_s / 60:.0f} min")
+        return t.sla_warning.format(left=left, what=self._what(timer), since=since)
+
+    async def check_sla(self) -> int:
+        """One pass: post what fell due; many at once (after downtime) become one summary."""
+        now = self.clock()
+        fired = await self.timers.fire_due(now)
+        if not fired:
+            return 0
+        if len(fired) > self.settings.sla_catchup_max_lines:
+            breaches = [t for t, a in fired if a == "breach"]
+            warns = [t for t, a in fired if a == "warn"]
+            items = "".join(f"<li>{self._what(t)}</li>" for t in breaches[:10])
+            more = f"<li>… and {len(breaches) - 10} more</li>" if len(breaches) > 10 else ""
+            await self.services.tell_staff(
+                f"🚨 {len(breaches)} first-response target(s) missed and {len(warns)} close to "
+                f"due (summary after a pause):<ul>{items}{more}</ul>"
+            )
+        else:
+            for timer, alert in fired:
+                await self.services.tell_staff(self._alert_html(timer, alert, now))
+        for _timer, alert in fired:
+            self.services.metrics.commands.labels(f"support-sla-{alert}", "posted").inc()
+        return len(fired)
+
+    async def sla_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.check_sla()
+            except Exception:
+                log.exception("SLA check failed")
+                self.services.metrics.errors.labels("support:sla").inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.sla_check_seconds)
+
+    # ---- ticket events (from escalation, through bot.interfaces)
+
+    async def tier_of(self, org_id: str | None) -> str:
+        access = self.services.access
+        if not org_id or access is None or not hasattr(access, "org"):
+            return "standard"
+        try:
+            org = await access.org(org_id)
+        except Exception:
+            log.exception("tier lookup for %s failed", org_id)
+            return "standard"
+        products = [str(p).lower() for p in getattr(org, "products", None) or []]
+        return "premium" if any("premium" in p for p in products) else "standard"
+
+    async def on_ticket(self, event: TicketEvent) -> None:
+        if event.kind == "escalated" and event.severity:
+            await self.timers.retarget(
+                event.room_id,
+                event.thread_id,
+                severity=event.severity,
+                tier=await self.tier_of(event.org),
+                ticket_id=event.ticket_id,
+                now=self.clock(),
+            )
+            self._wake.set()
+        elif event.kind == "correspondence":
+            await self.on_staff_response(event.room_id, event.thread_id, event.by or "RT", "rt")
+
+    async def settle(self) -> None:
+        """Wait for the delayed replies in flight (tests, and a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def service(ctx: EventContext) -> Support | None:
+    return ctx.services.extras.get("support")
+
+
+@passive("support message", kinds=(Kind.message,), places=(Place.support,))
+async def support_message(ctx: EventContext) -> None:
+    svc = service(ctx)
+    ev = ctx.event
+    if svc is None or ev.is_edit:
+        return
+    if ctx.is_staff:
+        if ev.thread_root:
+            await svc.on_staff_response(ev.room_id, ev.thread_root, ev.sender, "reply")
+        return
+    await svc.on_customer_message(ev)
+
+
+@passive("support reaction", kinds=(Kind.reaction,), places=(Place.support,))
+async def support_reaction(ctx: EventContext) -> None:
+    svc = service(ctx)
+    ev = ctx.event
+    if svc is None or not ctx.is_staff or not ev.relates_to:
+        return
+    thread = await svc.thread_of(ev.room_id, ev.relates_to)
+    if thread:
+        await svc.on_staff_response(ev.room_id, thread, ev.sender, "reaction")
+
+
+async def setup(app: App) -> None:
+    settings = app.config.support
+    if not settings.enabled:
+        return
+    await app.services.store.migrate("support", MIGRATIONS)
+    svc = Support(app.services, settings)
+    app.services.extras["support"] = svc
+    ticket_events(app.services).subscribe(svc.on_ticket)
+    app.add_job("support-sla", svc.sla_loop)
+    app.on_stop(svc.close)
+
+
+async def _unused(_: Namespace) -> None:  # keeps Namespace imported for the commands below
+    return None

@@ -1,0 +1,87 @@
+"""Support operations end to end: a real Synapse, the bot in-process, a clock the test moves.
+
+The clock is real time plus an offset, so opening hours, holidays and SLA thresholds are
+crossed deterministically without sleeping through them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.events import Event
+from tests.access_helpers import Clock
+from tests.matrix_helpers import World, running_bot
+
+STO = ZoneInfo("Europe/Stockholm")
+
+
+def at(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=STO)
+
+
+def support_config(world: World, **support: Any) -> Any:
+    base = {"out_of_hours_delay_s": 0.3, "sla_check_seconds": 0.2}
+    return world.config(support={**base, **support})
+
+
+def from_bot(world: World, room: str, needle: str, thread: str | None = None) -> Any:
+    def match(e: Event) -> bool:
+        return (
+            e.sender == world.bot.user_id
+            and e.kind == "message"
+            and e.room_id == room
+            and needle in e.body
+            and (thread is None or e.thread_root == thread)
+        )
+
+    return match
+
+
+def count(world: World, who: Any, room: str, needle: str) -> int:
+    return sum(1 for e in who.messages_from(world.bot.user_id, room) if needle in e.body)
+
+
+async def pong(world: World, who: Any, room: str) -> None:
+    """A later marker: once the pong is here, anything the bot would have said before is too."""
+    ping = await who.send(room, "!ping")
+    await who.wait_reply(ping, world.bot.user_id)
+
+
+async def test_out_of_hours_reply_names_the_next_opening_once(world: World) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 6, 20, 10))  # Saturday after Midsummer Eve
+    async with running_bot(support_config(world), clock=clock) as app:
+        c, e = world.customer, world.engineer
+        root = await c.send(world.support, "Our VM in sto2 does not boot after the resize")
+        reply = await c.wait_for(from_bot(world, world.support, "we are back", root), 20)
+        assert "Monday 22 June 08:00 CEST" in reply.body
+        assert "+47 23 65 32 23" in reply.body and "+46 8 551 073 74" in reply.body
+        assert "support@safespring.com" in reply.body
+        # a second message in the thread, and a staff thread, get nothing
+        await c.send(world.support, "It says 'no bootable device'", thread_root=root)
+        await e.send(world.support, "Maintenance note: nothing planned this weekend")
+        # an engineer answering within the delay: no out-of-hours reply
+        second = await c.send(world.support, "Also: is the S3 endpoint slow for you?")
+        await e.send(world.support, "Looking at it now", thread_root=second)
+        await pong(world, c, world.support)
+        await app.services.extras["support"].settle()
+        await pong(world, c, world.support)
+        assert count(world, c, world.support, "we are back") == 1
+        # the staff room never gets one
+        await e.send(world.staff, "anyone around tomorrow?")
+        await pong(world, e, world.staff)
+        assert count(world, e, world.staff, "we are back") == 0
+
+
+async def test_staffed_hours_get_no_out_of_hours_reply(world: World) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 6, 17, 10))  # an ordinary Wednesday morning
+    async with running_bot(support_config(world), clock=clock) as app:
+        c = world.customer
+        await c.send(world.support, "How do I resize a volume?")
+        await pong(world, c, world.support)
+        await app.services.extras["support"].settle()
+        await pong(world, c, world.support)
+        assert count(world, c, world.support, "we are back") == 0
