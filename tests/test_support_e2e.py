@@ -85,3 +85,78 @@ async def test_staffed_hours_get_no_out_of_hours_reply(world: World) -> None:
         await app.services.extras["support"].settle()
         await pong(world, c, world.support)
         assert count(world, c, world.support, "we are back") == 0
+
+
+async def test_sla_warns_once_then_breaches_once_in_staffed_time(world: World) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 6, 17, 10))  # Wednesday 10:00, target 60 staffed minutes
+    async with running_bot(support_config(world), clock=clock) as app:
+        svc = app.services.extras["support"]
+        c, e = world.customer, world.engineer
+        slow = await c.send(world.support, "Our backups fail since last night")
+        answered = await c.send(world.support, "Can I get more floating IPs?")
+        reacted = await c.send(world.support, "Is sto1 affected by the maintenance?")
+        await e.send(world.support, "On it", thread_root=answered)
+        await e.react(world.support, reacted, "👀")
+        await pong(world, e, world.support)
+        clock.jump_to(at(2026, 6, 17, 10, 49))
+        warn = await e.wait_for(from_bot(world, world.staff, "First response due"), 10)
+        assert "11 min" in warn.body and slow.replace("$", "%24") in warn.body
+        assert await svc.check_sla() == 0  # once
+        clock.jump_to(at(2026, 6, 17, 11, 1))
+        await e.wait_for(from_bot(world, world.staff, "First-response target missed"), 10)
+        assert await svc.check_sla() == 0
+        assert count(world, e, world.staff, "First response due") == 1
+        assert count(world, e, world.staff, "target missed") == 1  # the others were answered
+        rows = await app.services.store.fetchall(
+            "SELECT thread_id, state, response_s FROM support_timers ORDER BY started_at"
+        )
+        by_thread = {r["thread_id"]: r for r in rows}
+        assert by_thread[slow]["state"] == "running"
+        assert (
+            by_thread[answered]["state"] == "stopped" and by_thread[reacted]["state"] == "stopped"
+        )
+
+
+async def test_sla_timer_survives_a_restart_and_counts_staffed_time_only(world: World) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 6, 18, 16, 30))  # Thursday before Midsummer: 30 minutes left today
+    config = support_config(world)
+    async with running_bot(config, clock=clock):
+        root = await world.customer.send(world.support, "Kubernetes nodes are NotReady")
+        await pong(world, world.customer, world.support)
+    # Down over Midsummer: Friday (Midsummer Eve), the weekend; back Monday 08:17 = 47 min counted
+    clock.jump_to(at(2026, 6, 22, 8, 17))
+    async with running_bot(config, clock=clock) as app:
+        svc = app.services.extras["support"]
+        await world.engineer.send(world.staff, "!ping")
+        assert await svc.check_sla() == 0  # 47 < 48 minutes: nothing yet
+        clock.jump_to(at(2026, 6, 22, 8, 19))
+        warn = await world.engineer.wait_for(from_bot(world, world.staff, "First response due"), 10)
+        assert root.replace("$", "%24") in warn.body
+        await world.engineer.send(world.support, "Checking the nodes", thread_root=root)
+        await pong(world, world.engineer, world.support)
+        clock.jump_to(at(2026, 6, 22, 9, 0))
+        assert await svc.check_sla() == 0  # stopped before the breach
+        t = await svc.timers.get(world.support, root)
+        assert t.state == "stopped" and 48 * 60 <= t.response_s <= 50 * 60
+
+
+async def test_many_timers_due_after_downtime_become_one_summary(world: World) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 6, 17, 9))
+    config = support_config(world, sla_catchup_max_lines=3)
+    async with running_bot(config, clock=clock):
+        for i in range(5):
+            await world.customer.send(world.support, f"question number {i}")
+        await pong(world, world.customer, world.support)
+    clock.jump_to(at(2026, 6, 17, 15))
+    async with running_bot(config, clock=clock) as app:
+        summary = await world.engineer.wait_for(
+            from_bot(world, world.staff, "first-response target(s) missed"), 15
+        )
+        assert summary.body.startswith("🚨 5 first-response")
+        assert await app.services.extras["support"].check_sla() == 0
+        await pong(world, world.engineer, world.staff)
+        assert count(world, world.engineer, world.staff, "target missed") == 0
+        assert count(world, world.engineer, world.staff, "target(s) missed") == 1
