@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from bot.context import Services
 from bot.events import Event
 from bot.html import esc, link
+from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError
 from bot.rt import (
     RTAuthError,
@@ -606,6 +607,7 @@ class Escalation:
                 "UPDATE rt_outbox SET state='done', done_at=? WHERE id=?", (_now(), item["id"])
             )
         self.metrics.outbox.labels("done").inc()
+        await self._emit("escalated", row, ticket_id=ticket_id)
         await self._post_missing_replies()
 
     def created_html(self, row: dict[str, Any]) -> str:
@@ -776,6 +778,7 @@ class Escalation:
             return
         if txn.type == "Correspond":
             target_room, thread = row["room_id"], row["thread_id"]
+            await self._emit("correspondence", row, by=txn.creator)
         elif txn.type == "Comment" and self.settings.comments_to_staff_room:
             target_room, thread = self.services.config.rooms.staff, None
         else:
@@ -843,6 +846,24 @@ class Escalation:
             (event_id, status, row["room_id"], row["thread_id"]),
         )
         row["status_event"], row["rt_status"] = event_id, status
+        await self._emit("status", row, status=status)
+
+    async def _emit(self, kind: str, row: dict[str, Any], **kw: Any) -> None:
+        """Tell other capabilities (support: SLA timers, board, survey) about the ticket."""
+        await ticket_events(self.services).emit(
+            TicketEvent.model_validate(
+                {
+                    "kind": kind,
+                    "room_id": row["room_id"],
+                    "thread_id": row["thread_id"],
+                    "ticket_id": row.get("ticket_id"),
+                    "severity": row.get("severity"),
+                    "org": row.get("org"),
+                    "customer": row.get("customer"),
+                    **kw,
+                }
+            )
+        )
 
     async def poll_loop(self) -> None:
         while True:

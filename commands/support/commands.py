@@ -17,14 +17,15 @@ from bot.events import Event, Kind
 from bot.html import esc, link
 from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError
-from bot.roles import Place
+from bot.roles import ANYWHERE, Place
 from bot.transcript import matrix_to, server_of
-from commands.registry import passive
+from commands.registry import command, passive
 from commands.support import out_of_hours
 from commands.support.calendar import SupportCalendar
 from commands.support.repository import MIGRATIONS, TimerRow
 from commands.support.settings import SupportSettings
 from commands.support.sla import SLAPolicy, SLATimers, dt
+from commands.support.statuspage import StatusService, asks_if_down, incident_link
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -43,6 +44,17 @@ class Support:
         self.timers = SLATimers(services.store, self.policy)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self.status: StatusService | None = None
+        if settings.statuspage.enabled:
+            self.status = StatusService(
+                settings.statuspage, services.store, self._post_support, self._edit_support
+            )
+
+    async def _post_support(self, html: str) -> str:
+        return await self.services.matrix.send(self.services.config.rooms.support, html)
+
+    async def _edit_support(self, event_id: str, html: str) -> None:
+        await self.services.matrix.edit(self.services.config.rooms.support, event_id, html)
 
     @property
     def clock(self):  # type: ignore[no-untyped-def]
@@ -68,6 +80,7 @@ class Support:
                     " staffed_at_start) VALUES (?,?,?,?,?)",
                     (ev.room_id, ev.thread_id, ev.sender, now.timestamp(), int(staffed)),
                 )
+        await self._status_hint(ev)
         if known:
             return
         await self.timers.start(ev.room_id, ev.thread_id, now)
@@ -80,6 +93,31 @@ class Support:
             is_edit=ev.is_edit,
         ):
             self._spawn(self._out_of_hours(ev, now))
+
+    async def _status_hint(self, ev: Event) -> None:
+        """While an incident is open, a customer asking whether a service is down gets its link."""
+        if self.status is None or not asks_if_down(ev.body, self.settings.statuspage.down_words):
+            return
+        incidents = await self.status.open_incidents()
+        if not incidents:
+            return
+        store = self.services.store
+        claimed = await store.fetchval(
+            "UPDATE support_threads SET status_hint_event='pending' WHERE room_id=? AND"
+            " thread_id=? AND status_hint_event IS NULL RETURNING 1",
+            (ev.room_id, ev.thread_id),
+        )
+        if not claimed:
+            return
+        page = self.settings.statuspage.page_url
+        links = "; ".join(f"{incident_link(r, page)} ({esc(r.status)})" for r in incidents)
+        event_id = await self.services.matrix.reply(
+            ev, f"There is an open incident on the status page: {links}."
+        )
+        await store.execute(
+            "UPDATE support_threads SET status_hint_event=? WHERE room_id=? AND thread_id=?",
+            (event_id, ev.room_id, ev.thread_id),
+        )
 
     async def on_staff_response(self, room_id: str, thread_id: str, by: str, how: str) -> None:
         now = self.clock()
@@ -266,6 +304,16 @@ async def support_reaction(ctx: EventContext) -> None:
         await svc.on_staff_response(ev.room_id, thread, ev.sender, "reaction")
 
 
+@command("status", summary="service status and open incidents", places=ANYWHERE)
+async def status_command(ctx: EventContext, args: Namespace) -> None:
+    svc = service(ctx)
+    if svc is None or svc.status is None:
+        page = ctx.config.support.statuspage.page_url
+        await ctx.reply(f"Service status is on {link(page, page.removeprefix('https://'))}.")
+        return
+    await ctx.reply(await svc.status.status_html())
+
+
 async def setup(app: App) -> None:
     settings = app.config.support
     if not settings.enabled:
@@ -276,7 +324,9 @@ async def setup(app: App) -> None:
     ticket_events(app.services).subscribe(svc.on_ticket)
     app.add_job("support-sla", svc.sla_loop)
     app.on_stop(svc.close)
-
-
-async def _unused(_: Namespace) -> None:  # keeps Namespace imported for the commands below
-    return None
+    if svc.status is not None:
+        sp = settings.statuspage
+        if sp.webhook_token is not None:
+            app.web.router.add_post("/hooks/statuspage/{token}", svc.status.webhook)
+        if sp.poll_seconds > 0:
+            app.add_job("support-statuspage", svc.status.poll_loop)

@@ -18,6 +18,7 @@ MIGRATIONS = [
       first_response_by TEXT,
       first_response_how TEXT,           -- reply | reaction | rt
       ooh_event TEXT,                    -- the out-of-hours reply, once per thread
+      status_hint_event TEXT,            -- the "there is an incident" reply, once per thread
       PRIMARY KEY (room_id, thread_id)
     );
     CREATE INDEX support_threads_started ON support_threads(started_at);
@@ -66,6 +67,7 @@ class ThreadRow(BaseModel):
     first_response_by: str | None = None
     first_response_how: str | None = None
     ooh_event: str | None = None
+    status_hint_event: str | None = None
 
 
 class TimerRow(BaseModel):
