@@ -17,15 +17,17 @@ from bot.events import Event, Kind
 from bot.html import esc, link
 from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError
-from bot.roles import ANYWHERE, Place
+from bot.roles import ANYWHERE, Place, Role
 from bot.transcript import matrix_to, server_of
-from commands.registry import command, passive
+from commands.registry import command, passive, reaction
 from commands.support import out_of_hours
 from commands.support.calendar import SupportCalendar
-from commands.support.repository import MIGRATIONS, TimerRow
+from commands.support.repository import MIGRATIONS, CardRow, TimerRow
+from commands.support.satisfaction import DOWN, UP, Surveys, counts, vote_of
 from commands.support.settings import SupportSettings
 from commands.support.sla import SLAPolicy, SLATimers, dt
 from commands.support.statuspage import StatusService, asks_if_down, incident_link
+from commands.support.triage import CLAIM_KEYS, Board
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -44,11 +46,35 @@ class Support:
         self.timers = SLATimers(services.store, self.policy)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self.board = Board(services.store, self._post_staff, self._edit_staff, self._card_html)
+        self.surveys = Surveys(services.store)
         self.status: StatusService | None = None
         if settings.statuspage.enabled:
             self.status = StatusService(
                 settings.statuspage, services.store, self._post_support, self._edit_support
             )
+
+    async def _post_staff(self, html: str) -> str:
+        return await self.services.matrix.send(self.services.config.rooms.staff, html)
+
+    async def _edit_staff(self, event_id: str, html: str) -> None:
+        await self.services.matrix.edit(self.services.config.rooms.staff, event_id, html)
+
+    def ticket_url(self, ticket_id: int | None) -> str | None:
+        esc_settings = getattr(self.services.escalation, "settings", None)
+        if ticket_id is None or esc_settings is None:
+            return None
+        return str(esc_settings.ticket_link(ticket_id))
+
+    def _card_html(self, card: CardRow) -> str:
+        from commands.support.triage import card_html
+
+        return card_html(
+            card,
+            thread_url=self.thread_link(card.room_id, card.thread_id),
+            when=self.calendar.describe(dt(card.started_at)),
+            ticket_url=self.ticket_url(card.ticket_id),
+        )
 
     async def _post_support(self, html: str) -> str:
         return await self.services.matrix.send(self.services.config.rooms.support, html)
@@ -84,6 +110,15 @@ class Support:
         if known:
             return
         await self.timers.start(ev.room_id, ev.thread_id, now)
+        if self.settings.board:
+            first = (ev.body or "").strip().splitlines()
+            await self.board.plan(
+                ev.room_id,
+                ev.thread_id,
+                customer=ev.sender,
+                summary=first[0] if first else "",
+                at=now,
+            )
         self._wake.set()
         if out_of_hours.wants_reply(
             settings=self.settings,
@@ -127,6 +162,9 @@ class Support:
             (now.timestamp(), by, how, room_id, thread_id),
         )
         await self.timers.stop(room_id, thread_id, now)
+        card = await self.board.get(room_id, thread_id)
+        if card and card.state == "waiting":
+            await self.board.update(room_id, thread_id, state="answered", answered_by=by)
 
     async def thread_of(self, room_id: str, event_id: str) -> str | None:
         known = await self.services.store.fetchval(
@@ -226,11 +264,15 @@ class Support:
             self.services.metrics.commands.labels(f"support-sla-{alert}", "posted").inc()
         return len(fired)
 
+    async def tick(self) -> None:
+        await self.board.post_due(self.clock())
+        await self.check_sla()
+
     async def sla_loop(self) -> None:
         while True:
             self._wake.clear()
             try:
-                await self.check_sla()
+                await self.tick()
             except Exception:
                 log.exception("SLA check failed")
                 self.services.metrics.errors.labels("support:sla").inc()
@@ -261,9 +303,82 @@ class Support:
                 ticket_id=event.ticket_id,
                 now=self.clock(),
             )
+            if self.settings.board:
+                await self._card_for_ticket(event)
             self._wake.set()
         elif event.kind == "correspondence":
             await self.on_staff_response(event.room_id, event.thread_id, event.by or "RT", "rt")
+        elif event.kind == "status" and event.status == "resolved":
+            await self.board.update(event.room_id, event.thread_id, state="resolved")
+            if self.settings.survey and event.ticket_id:
+                await self._ask_survey(event)
+
+    async def _ask_survey(self, event: TicketEvent) -> None:
+        ticket = int(event.ticket_id or 0)
+        url = self.ticket_url(ticket)
+        label = link(url, f"RT#{ticket}") if url else f"RT#{ticket}"
+        html = self.settings.texts.survey.format(ticket=label)
+
+        async def post() -> str:
+            return await self.services.matrix.send(event.room_id, html, thread_root=event.thread_id)
+
+        await self.surveys.ask(
+            ticket_id=ticket,
+            room_id=event.room_id,
+            thread_id=event.thread_id,
+            org=event.org,
+            customer=event.customer,
+            at=self.clock(),
+            post=post,
+        )
+
+    async def org_of(self, user_id: str) -> str | None:
+        directory = getattr(self.services.escalation, "directory", None)
+        if directory is None:
+            return None
+        return await directory.org_of(user_id)
+
+    async def _card_for_ticket(self, event: TicketEvent) -> None:
+        """Every escalation gets a card, at once (even a thread answered within the minute)."""
+        now = self.clock()
+        await self.board.plan(
+            event.room_id, event.thread_id, customer=event.customer or "", summary="", at=now
+        )
+        card = await self.board.get(event.room_id, event.thread_id)
+        if card is None:
+            return
+        changes: dict[str, Any] = {"ticket_id": event.ticket_id, "severity": event.severity}
+        if card.card_event is None:
+            changes["due_at"] = min(card.due_at, now.timestamp())
+            if card.state == "skipped":
+                changes["state"] = "answered"
+        await self.board.update(event.room_id, event.thread_id, **changes)
+
+    # ---- claims
+
+    def rt_owner(self, user_id: str) -> str:
+        return self.settings.rt_owners.get(user_id) or user_id.split(":", 1)[0].lstrip("@")
+
+    async def claim(self, room_id: str, thread_id: str, user_id: str | None) -> str:
+        """Claim (user_id) or give back (None); on a ticket also set its RT owner. Returns a note."""
+        card = await self.board.get(room_id, thread_id)
+        if card is None:
+            return "This thread is not on the triage board."
+        await self.board.update(room_id, thread_id, claimed_by=user_id)
+        rt = self.services.rt
+        ticket_id = card.ticket_id
+        if ticket_id is None and self.services.escalation is not None:
+            mapping = await self.services.escalation.mapping(room_id, thread_id)
+            ticket_id = mapping and mapping.get("ticket_id")
+        if not ticket_id or rt is None:
+            return ""
+        owner = self.rt_owner(user_id) if user_id else "Nobody"
+        try:
+            await asyncio.wait_for(rt.update_ticket(int(ticket_id), {"Owner": owner}), 10)
+        except Exception as exc:
+            log.warning("setting the RT owner of %s failed: %s", ticket_id, exc)
+            return f" RT did not take the owner {esc(owner)}: {esc(str(exc))}"
+        return f" RT#{int(ticket_id)} owner: {esc(owner)}."
 
     async def settle(self) -> None:
         """Wait for the delayed replies in flight (tests, and a clean stop)."""
@@ -302,6 +417,73 @@ async def support_reaction(ctx: EventContext) -> None:
     thread = await svc.thread_of(ev.room_id, ev.relates_to)
     if thread:
         await svc.on_staff_response(ev.room_id, thread, ev.sender, "reaction")
+
+
+async def _claim_here(ctx: EventContext, claim: bool) -> None:
+    svc = service(ctx)
+    ev = ctx.event
+    if svc is None:
+        await ctx.refuse("support operations are off")
+        return
+    thread = ev.thread_root or (
+        await svc.thread_of(ev.room_id, ev.reply_to) if ev.reply_to else None
+    )
+    if not thread:
+        await ctx.refuse("use this in the thread you mean")
+        return
+    note = await svc.claim(ev.room_id, thread, ev.sender if claim else None)
+    if note.startswith("This thread"):
+        await ctx.refuse(note)
+        return
+    await ctx.reply(("👀 Claimed." if claim else "Given back.") + note)
+
+
+@command(
+    "claim",
+    summary="take this thread (and its ticket)",
+    role=Role.engineer,
+    places=(Place.support,),
+)
+async def claim_command(ctx: EventContext, args: Namespace) -> None:
+    await _claim_here(ctx, True)
+
+
+@command("unclaim", summary="give this thread back", role=Role.engineer, places=(Place.support,))
+async def unclaim_command(ctx: EventContext, args: Namespace) -> None:
+    await _claim_here(ctx, False)
+
+
+@reaction("support claim", keys=CLAIM_KEYS, role=Role.engineer, places=(Place.staff,))
+async def claim_reaction(ctx: EventContext) -> None:
+    svc = service(ctx)
+    ev = ctx.event
+    if svc is None or not ev.relates_to:
+        return
+    card = await svc.board.by_card(ev.relates_to)
+    if card is None:
+        return
+    note = await svc.claim(card.room_id, card.thread_id, ev.sender)
+    if note.strip():
+        await ctx.services.tell_staff(note.strip())
+
+
+@reaction("support survey", keys=(UP, DOWN), role=Role.customer, places=(Place.support,))
+async def survey_reaction(ctx: EventContext) -> None:
+    svc = service(ctx)
+    ev = ctx.event
+    vote = vote_of(ev.key or "")
+    if svc is None or not ev.relates_to or vote is None:
+        return
+    row = await svc.surveys.by_question(ev.relates_to)
+    if row is None or not counts(row, ev.sender, await svc.org_of(ev.sender)):
+        return
+    first = row.vote is None
+    await svc.surveys.vote(row, ev.sender, vote, svc.clock())
+    ctx.services.metrics.commands.labels("support-survey", "up" if vote > 0 else "down").inc()
+    if first:
+        await ctx.matrix.send(
+            ev.room_id, esc(svc.settings.texts.survey_thanks), thread_root=row.thread_id
+        )
 
 
 @command("status", summary="service status and open incidents", places=ANYWHERE)

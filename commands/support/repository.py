@@ -42,6 +42,34 @@ MIGRATIONS = [
       PRIMARY KEY (room_id, thread_id)
     );
     CREATE INDEX support_timers_due ON support_timers(state, warn_at, due_at);
+    CREATE TABLE support_cards (
+      room_id TEXT NOT NULL,
+      thread_id TEXT NOT NULL,
+      card_event TEXT UNIQUE,            -- the card in the staff room, once posted
+      due_at REAL NOT NULL,              -- post no earlier (threads answered at once get none)
+      state TEXT NOT NULL DEFAULT 'waiting',   -- waiting | answered | resolved | skipped
+      summary TEXT NOT NULL DEFAULT '',
+      customer TEXT NOT NULL DEFAULT '',
+      started_at REAL NOT NULL,
+      claimed_by TEXT,
+      answered_by TEXT,
+      ticket_id INTEGER,
+      severity TEXT,
+      PRIMARY KEY (room_id, thread_id)
+    );
+    CREATE INDEX support_cards_due ON support_cards(card_event, due_at);
+    CREATE TABLE support_surveys (
+      ticket_id INTEGER PRIMARY KEY,
+      room_id TEXT NOT NULL,
+      thread_id TEXT NOT NULL,
+      org TEXT,
+      customer TEXT,
+      question_event TEXT UNIQUE,
+      vote INTEGER,                      -- +1 / -1, the latest from the customer's organisation
+      voter TEXT,
+      asked_at REAL NOT NULL,
+      voted_at REAL
+    );
     CREATE TABLE support_incidents (
       incident_id TEXT PRIMARY KEY,
       name TEXT NOT NULL,
@@ -87,6 +115,34 @@ class TimerRow(BaseModel):
     breached: bool = False
     stopped_at: float | None = None
     response_s: float | None = None
+
+
+class CardRow(BaseModel):
+    room_id: str
+    thread_id: str
+    card_event: str | None = None
+    due_at: float
+    state: Literal["waiting", "answered", "resolved", "skipped"] = "waiting"
+    summary: str = ""
+    customer: str = ""
+    started_at: float
+    claimed_by: str | None = None
+    answered_by: str | None = None
+    ticket_id: int | None = None
+    severity: str | None = None
+
+
+class SurveyRow(BaseModel):
+    ticket_id: int
+    room_id: str
+    thread_id: str
+    org: str | None = None
+    customer: str | None = None
+    question_event: str | None = None
+    vote: int | None = None
+    voter: str | None = None
+    asked_at: float
+    voted_at: float | None = None
 
 
 class IncidentRow(BaseModel):

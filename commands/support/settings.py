@@ -106,6 +106,11 @@ class SupportTexts(Section):
     )
     sla_warning: str = "⏳ First response due in {left} for {what} (waiting since {since})."
     sla_breach: str = "🚨 First-response target missed for {what} (waiting since {since})."
+    survey: str = (
+        "Your ticket {ticket} is resolved. Were you happy with the help you got? "
+        "React 👍 or 👎 on this message."
+    )
+    survey_thanks: str = "Thanks for the feedback!"
 
 
 class SupportSettings(Section):
@@ -128,6 +133,10 @@ class SupportSettings(Section):
     phones: list[str] = Field(default_factory=lambda: ["+47 23 65 32 23", "+46 8 551 073 74"])
     email: str = "support@safespring.com"
     out_of_hours_reply: bool = True
+    board: bool = Field(default=True, description="triage cards in the staff room")
+    # MXID -> RT user name for claims on tickets; unlisted engineers use their MXID localpart.
+    rt_owners: dict[str, str] = Field(default_factory=dict)
+    survey: bool = Field(default=True, description="ask 👍/👎 when a ticket is resolved")
     # An FAQ answer may come a moment after the question; the out-of-hours reply waits this
     # long and stays silent if the bot has answered the thread by then.
     out_of_hours_delay_s: float = Field(default=5.0, ge=0, le=300)
