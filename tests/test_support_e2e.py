@@ -6,6 +6,7 @@ crossed deterministically without sleeping through them.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -160,3 +161,39 @@ async def test_many_timers_due_after_downtime_become_one_summary(world: World) -
         await pong(world, world.engineer, world.staff)
         assert count(world, world.engineer, world.staff, "target missed") == 0
         assert count(world, world.engineer, world.staff, "target(s) missed") == 1
+
+
+async def test_report_figures_in_staffed_time_and_as_metrics(world: World) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 6, 17, 10))
+    async with running_bot(support_config(world), clock=clock) as app:
+        c, e = world.customer, world.engineer
+        a = await c.send(world.support, "web01 disk alert since this morning")
+        b = await c.send(world.support, "backup job for db02 reports warnings")
+        await c.send(world.support, "k8s cluster upgrade plan for next week")
+        await pong(world, c, world.support)
+        clock.jump_to(at(2026, 6, 17, 10, 10))
+        await e.send(world.support, "Checking web01", thread_root=a)
+        await pong(world, e, world.support)
+        clock.jump_to(at(2026, 6, 17, 10, 30))
+        await e.send(world.support, "db02 warnings are harmless", thread_root=b)
+        await pong(world, e, world.support)
+        clock.jump_to(at(2026, 6, 17, 11, 5))
+        await e.wait_for(from_bot(world, world.staff, "First-response target missed"), 10)
+        ask = await e.send(world.staff, "!report week")
+        report = await e.wait_reply(ask, world.bot.user_id)
+        assert "Customer threads: 3 (2 answered)" in report.body, report.body
+        assert "p50 20 min, p90 28 min" in report.body
+        assert "SLA breaches: 1" in report.body
+        assert "Escalations to RT: 0" in report.body
+        text = app.metrics.render().decode()
+        assert 'backchannel_support_threads{period="week"} 3.0' in text
+        assert 'backchannel_support_sla_breaches{period="week"} 1.0' in text
+        p50 = re.search(
+            r'backchannel_support_first_response_seconds\{period="week",quantile="0.5"\} (\S+)',
+            text,
+        )
+        assert p50 and abs(float(p50.group(1)) - 1200) < 30
+        # staff only
+        ask = await c.send(world.support, "!report")
+        assert "only for engineers" in (await c.wait_reply(ask, world.bot.user_id)).body

@@ -17,11 +17,12 @@ from bot.events import Event, Kind
 from bot.html import esc, link
 from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError
-from bot.roles import ANYWHERE, Place, Role
+from bot.roles import ANYWHERE, STAFF_ONLY, Place, Role
 from bot.transcript import matrix_to, server_of
-from commands.registry import command, passive, reaction
+from commands.registry import argument, command, passive, reaction
 from commands.support import out_of_hours
 from commands.support.calendar import SupportCalendar
+from commands.support.report import ReportMetrics, figures, report_html
 from commands.support.repository import MIGRATIONS, CardRow, TimerRow
 from commands.support.satisfaction import DOWN, UP, Surveys, counts, vote_of
 from commands.support.settings import SupportSettings
@@ -48,6 +49,7 @@ class Support:
         self._wake = asyncio.Event()
         self.board = Board(services.store, self._post_staff, self._edit_staff, self._card_html)
         self.surveys = Surveys(services.store)
+        self.report_metrics = ReportMetrics(services.metrics.registry)
         self.status: StatusService | None = None
         if settings.statuspage.enabled:
             self.status = StatusService(
@@ -268,6 +270,22 @@ class Support:
         await self.board.post_due(self.clock())
         await self.check_sla()
 
+    async def report(self, period: str) -> str:
+        f = await figures(self.services.store, self.calendar, self.clock(), period)  # type: ignore[arg-type]
+        self.report_metrics.update(f)
+        return report_html(f, self.calendar)
+
+    async def metrics_loop(self) -> None:
+        """Keep the report gauges fresh for Prometheus (a minute is plenty for these figures)."""
+        while True:
+            for period in ("week", "month"):
+                try:
+                    f = await figures(self.services.store, self.calendar, self.clock(), period)  # type: ignore[arg-type]
+                    self.report_metrics.update(f)
+                except Exception:
+                    log.exception("support report metrics failed")
+            await asyncio.sleep(60)
+
     async def sla_loop(self) -> None:
         while True:
             self._wake.clear()
@@ -303,6 +321,19 @@ class Support:
                 ticket_id=event.ticket_id,
                 now=self.clock(),
             )
+            if event.ticket_id:
+                await self.services.store.execute(
+                    "INSERT OR IGNORE INTO support_escalations(ticket_id, room_id, thread_id,"
+                    " severity, org, at) VALUES (?,?,?,?,?,?)",
+                    (
+                        event.ticket_id,
+                        event.room_id,
+                        event.thread_id,
+                        event.severity,
+                        event.org,
+                        self.clock().timestamp(),
+                    ),
+                )
             if self.settings.board:
                 await self._card_for_ticket(event)
             self._wake.set()
@@ -486,6 +517,21 @@ async def survey_reaction(ctx: EventContext) -> None:
         )
 
 
+@command(
+    "report",
+    summary="support figures for the last week or month",
+    role=Role.engineer,
+    places=STAFF_ONLY,
+)
+@argument("period", nargs="?", default="week", choices=("week", "month"))
+async def report_command(ctx: EventContext, args: Namespace) -> None:
+    svc = service(ctx)
+    if svc is None:
+        await ctx.refuse("support operations are off")
+        return
+    await ctx.reply(await svc.report(args.period))
+
+
 @command("status", summary="service status and open incidents", places=ANYWHERE)
 async def status_command(ctx: EventContext, args: Namespace) -> None:
     svc = service(ctx)
@@ -505,6 +551,7 @@ async def setup(app: App) -> None:
     app.services.extras["support"] = svc
     ticket_events(app.services).subscribe(svc.on_ticket)
     app.add_job("support-sla", svc.sla_loop)
+    app.add_job("support-metrics", svc.metrics_loop)
     app.on_stop(svc.close)
     if svc.status is not None:
         sp = settings.statuspage

@@ -70,6 +70,14 @@ MIGRATIONS = [
       asked_at REAL NOT NULL,
       voted_at REAL
     );
+    CREATE TABLE support_escalations (
+      ticket_id INTEGER PRIMARY KEY,
+      room_id TEXT NOT NULL,
+      thread_id TEXT NOT NULL,
+      severity TEXT,
+      org TEXT,
+      at REAL NOT NULL
+    );
     CREATE TABLE support_incidents (
       incident_id TEXT PRIMARY KEY,
       name TEXT NOT NULL,
