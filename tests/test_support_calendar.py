@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
+from bot.cli import main
 from commands.support.calendar import SupportCalendar
 from commands.support.settings import SupportSettings
+from tests.test_config import GOOD, write
 
 STO = ZoneInfo("Europe/Stockholm")
 cal = SupportCalendar(SupportSettings())
@@ -118,3 +121,20 @@ def test_settings_validation(patch: dict, needle: str) -> None:
     with pytest.raises(ValidationError) as err:
         SupportSettings.model_validate(patch)
     assert needle in str(err.value)
+
+
+def test_check_config_names_support_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = (
+        GOOD
+        + '\n[support]\ntimezone = "Mars/Olympus"\nholiday_countries = ["SE", "QQ"]\n'
+        + "[support.sla.tickets]\nP7 = { standard = 5 }\n"
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main(["check-config", str(write(tmp_path, bad))])
+    assert exit_.value.code == 2
+    out = capsys.readouterr().err
+    assert "support.timezone" in out and "Mars/Olympus" in out
+    assert "support.holiday_countries" in out and "QQ" in out
+    assert "support.sla.tickets" in out and "P7" in out

@@ -95,33 +95,39 @@ class Support:
 
     async def on_customer_message(self, ev: Event) -> None:
         store = self.services.store
+        # Fast path: most messages are in threads we know (one indexed read, no transaction).
+        if await store.fetchval(
+            "SELECT 1 FROM support_threads WHERE room_id=? AND thread_id=?",
+            (ev.room_id, ev.thread_id),
+        ):
+            await self._status_hint(ev)
+            return
         now = self.clock()
         staffed = self.calendar.is_staffed(now)
+        first = (ev.body or "").strip().splitlines()
         async with store.transaction() as tx:
-            known = await tx.fetchone(
+            if await tx.fetchone(
                 "SELECT 1 FROM support_threads WHERE room_id=? AND thread_id=?",
                 (ev.room_id, ev.thread_id),
+            ):
+                return
+            await tx.execute(
+                "INSERT INTO support_threads(room_id, thread_id, customer, started_at,"
+                " staffed_at_start) VALUES (?,?,?,?,?)",
+                (ev.room_id, ev.thread_id, ev.sender, now.timestamp(), int(staffed)),
             )
-            if not known:
-                await tx.execute(
-                    "INSERT INTO support_threads(room_id, thread_id, customer, started_at,"
-                    " staffed_at_start) VALUES (?,?,?,?,?)",
-                    (ev.room_id, ev.thread_id, ev.sender, now.timestamp(), int(staffed)),
+            await self.timers.start_in(tx, ev.room_id, ev.thread_id, now)
+            if self.settings.board:
+                await self.board.plan_in(
+                    tx,
+                    ev.room_id,
+                    ev.thread_id,
+                    customer=ev.sender,
+                    summary=first[0] if first else "",
+                    at=now,
                 )
-        await self._status_hint(ev)
-        if known:
-            return
-        await self.timers.start(ev.room_id, ev.thread_id, now)
-        if self.settings.board:
-            first = (ev.body or "").strip().splitlines()
-            await self.board.plan(
-                ev.room_id,
-                ev.thread_id,
-                customer=ev.sender,
-                summary=first[0] if first else "",
-                at=now,
-            )
         self._wake.set()
+        await self._status_hint(ev)
         if out_of_hours.wants_reply(
             settings=self.settings,
             is_staff=False,

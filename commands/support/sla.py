@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from bot.store import Store
+from bot.store import Store, Transaction
 from commands.support.calendar import SupportCalendar
 from commands.support.repository import TimerRow
 from commands.support.settings import SupportSettings
@@ -86,26 +86,30 @@ class SLATimers:
 
     async def start(self, room_id: str, thread_id: str, at: datetime) -> bool:
         """A customer's first message in a thread; False if the thread already has a timer."""
-        p = self.policy.plan(at)
         async with self.store.transaction() as tx:
-            if await tx.fetchone(
-                "SELECT 1 FROM support_timers WHERE room_id=? AND thread_id=?", (room_id, thread_id)
-            ):
-                return False
-            await tx.execute(
-                "INSERT INTO support_timers(room_id, thread_id, kind, target_s,"
-                " around_the_clock, started_at, warn_at, due_at) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    room_id,
-                    thread_id,
-                    "thread",
-                    p.target_s,
-                    int(p.around_the_clock),
-                    ts(at),
-                    ts(p.warn_at),
-                    ts(p.due_at),
-                ),
-            )
+            return await self.start_in(tx, room_id, thread_id, at)
+
+    async def start_in(self, tx: Transaction, room_id: str, thread_id: str, at: datetime) -> bool:
+        """``start`` inside the caller's transaction (one commit for a new thread's rows)."""
+        if await tx.fetchone(
+            "SELECT 1 FROM support_timers WHERE room_id=? AND thread_id=?", (room_id, thread_id)
+        ):
+            return False
+        p = self.policy.plan(at)
+        await tx.execute(
+            "INSERT INTO support_timers(room_id, thread_id, kind, target_s,"
+            " around_the_clock, started_at, warn_at, due_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                room_id,
+                thread_id,
+                "thread",
+                p.target_s,
+                int(p.around_the_clock),
+                ts(at),
+                ts(p.warn_at),
+                ts(p.due_at),
+            ),
+        )
         return True
 
     async def retarget(
@@ -182,21 +186,19 @@ class SLATimers:
         A timer past both moments (e.g. after downtime) gets only the breach.
         """
         t = ts(now)
+        # One statement marks and returns them all: after downtime there may be thousands,
+        # and the store's lock must not be held for a round trip per timer.
+        rows = await self.store.fetchall(
+            "UPDATE support_timers SET warned=1,"
+            " breached=CASE WHEN due_at<=? THEN 1 ELSE breached END"
+            " WHERE state='running' AND ((warned=0 AND warn_at<=?) OR (breached=0 AND due_at<=?))"
+            " RETURNING *",
+            (t, t, t),
+        )
         out: list[tuple[TimerRow, Alert]] = []
-        async with self.store.transaction() as tx:
-            rows = await tx.fetchall(
-                "SELECT * FROM support_timers WHERE state='running' AND"
-                " ((warned=0 AND warn_at<=?) OR (breached=0 AND due_at<=?)) ORDER BY due_at",
-                (t, t),
-            )
-            for data in rows:
-                timer = TimerRow.model_validate(data)
-                alert: Alert = "breach" if timer.due_at <= t else "warn"
-                await tx.execute(
-                    "UPDATE support_timers SET warned=1, breached=? WHERE room_id=? AND thread_id=?",
-                    (int(alert == "breach"), timer.room_id, timer.thread_id),
-                )
-                out.append((timer, alert))
+        for data in sorted(rows, key=lambda r: r["due_at"]):
+            timer = TimerRow.model_validate(data)
+            out.append((timer, "breach" if timer.due_at <= t else "warn"))
         return out
 
     async def open_count(self) -> int:

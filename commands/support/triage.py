@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.html import esc, link
-from bot.store import Store
+from bot.store import Store, Transaction
 from commands.support.repository import CardRow
 
 CARD_DELAY_S = 60.0
@@ -65,7 +65,20 @@ class Board:
     async def plan(
         self, room_id: str, thread_id: str, *, customer: str, summary: str, at: datetime
     ) -> None:
-        await self.store.execute(
+        async with self.store.transaction() as tx:
+            await self.plan_in(tx, room_id, thread_id, customer=customer, summary=summary, at=at)
+
+    async def plan_in(
+        self,
+        tx: Transaction,
+        room_id: str,
+        thread_id: str,
+        *,
+        customer: str,
+        summary: str,
+        at: datetime,
+    ) -> None:
+        await tx.execute(
             "INSERT OR IGNORE INTO support_cards(room_id, thread_id, due_at, summary, customer,"
             " started_at) VALUES (?,?,?,?,?,?)",
             (room_id, thread_id, at.timestamp() + CARD_DELAY_S, summary, customer, at.timestamp()),
