@@ -80,7 +80,6 @@ class StatuspageSettings(Section):
             "not working",
             "unreachable",
             "unavailable",
-            "status",
             "broken",
             "fungerar inte",
             "nere",

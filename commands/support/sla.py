@@ -19,6 +19,7 @@ from commands.support.repository import TimerRow
 from commands.support.settings import SupportSettings
 
 Alert = Literal["warn", "breach"]
+FIRE_BATCH = 500
 
 
 def ts(at: datetime) -> float:
@@ -186,19 +187,24 @@ class SLATimers:
         A timer past both moments (e.g. after downtime) gets only the breach.
         """
         t = ts(now)
-        # One statement marks and returns them all: after downtime there may be thousands,
-        # and the store's lock must not be held for a round trip per timer.
-        rows = await self.store.fetchall(
-            "UPDATE support_timers SET warned=1,"
-            " breached=CASE WHEN due_at<=? THEN 1 ELSE breached END"
-            " WHERE state='running' AND ((warned=0 AND warn_at<=?) OR (breached=0 AND due_at<=?))"
-            " RETURNING *",
-            (t, t, t),
-        )
+        # Batches of one UPDATE..RETURNING each: after downtime there may be thousands due,
+        # and the store's lock is released between batches so events keep flowing.
         out: list[tuple[TimerRow, Alert]] = []
-        for data in sorted(rows, key=lambda r: r["due_at"]):
-            timer = TimerRow.model_validate(data)
-            out.append((timer, "breach" if timer.due_at <= t else "warn"))
+        while True:
+            rows = await self.store.fetchall(
+                "UPDATE support_timers SET warned=1,"
+                " breached=CASE WHEN due_at<=? THEN 1 ELSE breached END"
+                " WHERE rowid IN (SELECT rowid FROM support_timers WHERE state='running' AND"
+                " ((warned=0 AND warn_at<=?) OR (breached=0 AND due_at<=?)) LIMIT ?)"
+                " RETURNING *",
+                (t, t, t, FIRE_BATCH),
+            )
+            for data in rows:
+                timer = TimerRow.model_validate(data)
+                out.append((timer, "breach" if timer.due_at <= t else "warn"))
+            if len(rows) < FIRE_BATCH:
+                break
+        out.sort(key=lambda pair: pair[0].due_at)
         return out
 
     async def open_count(self) -> int:
