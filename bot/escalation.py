@@ -860,6 +860,7 @@ class Escalation:
                     "severity": row.get("severity"),
                     "org": row.get("org"),
                     "customer": row.get("customer"),
+                    "requestor": row.get("requestor"),
                     **kw,
                 }
             )

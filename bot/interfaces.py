@@ -24,6 +24,7 @@ class TicketEvent(BaseModel):
     severity: str | None = None
     org: str | None = None
     customer: str | None = None
+    requestor: str | None = None  # the ticket's requestor e-mail
     status: str | None = None  # for kind="status": new RT status (e.g. "resolved")
     by: str | None = None  # who (RT user name or MXID), when known
 

@@ -138,3 +138,22 @@ def test_check_config_names_support_problems(
     assert "support.timezone" in out and "Mars/Olympus" in out
     assert "support.holiday_countries" in out and "QQ" in out
     assert "support.sla.tickets" in out and "P7" in out
+
+
+@pytest.mark.parametrize(
+    ("by", "staff"),
+    [
+        ("agent", True),
+        ("", True),
+        ("someone@customer.example", False),
+        ("OWNER@EXAMPLE.COM", False),
+    ],
+)
+def test_customer_mail_to_rt_does_not_stop_the_sla(by: str, staff: bool) -> None:
+    from bot.interfaces import TicketEvent
+    from commands.support.commands import is_staff_correspondence
+
+    ev = TicketEvent(
+        kind="correspondence", room_id="!r", thread_id="$t", by=by, requestor="owner@example.com"
+    )
+    assert is_staff_correspondence(ev) is staff

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from argparse import Namespace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.context import EventContext, Services
@@ -28,7 +28,7 @@ from commands.support.satisfaction import DOWN, UP, Surveys, counts, vote_of
 from commands.support.settings import SupportSettings
 from commands.support.sla import SLAPolicy, SLATimers, dt
 from commands.support.statuspage import StatusService, asks_if_down, incident_link
-from commands.support.triage import CLAIM_KEYS, Board
+from commands.support.triage import CLAIM_KEYS, Board, card_html
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class Support:
-    """One per App: the calendar, the SLA timers and the out-of-hours replies."""
+    """One per App: calendar, SLA timers, out-of-hours replies, board, surveys, status, report."""
 
     def __init__(self, services: Services, settings: SupportSettings) -> None:
         self.services = services
@@ -69,8 +69,6 @@ class Support:
         return str(esc_settings.ticket_link(ticket_id))
 
     def _card_html(self, card: CardRow) -> str:
-        from commands.support.triage import card_html
-
         return card_html(
             card,
             thread_url=self.thread_link(card.room_id, card.thread_id),
@@ -104,6 +102,8 @@ class Support:
             return
         now = self.clock()
         staffed = self.calendar.is_staffed(now)
+        # A message from the bot's downtime started waiting when it was sent, not when seen.
+        started = min(now, datetime.fromtimestamp(ev.ts / 1000, UTC)) if ev.backlog else now
         first = (ev.body or "").strip().splitlines()
         async with store.transaction() as tx:
             if await tx.fetchone(
@@ -114,9 +114,9 @@ class Support:
             await tx.execute(
                 "INSERT INTO support_threads(room_id, thread_id, customer, started_at,"
                 " staffed_at_start) VALUES (?,?,?,?,?)",
-                (ev.room_id, ev.thread_id, ev.sender, now.timestamp(), int(staffed)),
+                (ev.room_id, ev.thread_id, ev.sender, started.timestamp(), int(staffed)),
             )
-            await self.timers.start_in(tx, ev.room_id, ev.thread_id, now)
+            await self.timers.start_in(tx, ev.room_id, ev.thread_id, started)
             if self.settings.board:
                 await self.board.plan_in(
                     tx,
@@ -124,7 +124,7 @@ class Support:
                     ev.thread_id,
                     customer=ev.sender,
                     summary=first[0] if first else "",
-                    at=now,
+                    at=started,
                 )
         self._wake.set()
         await self._status_hint(ev)
@@ -343,7 +343,7 @@ class Support:
             if self.settings.board:
                 await self._card_for_ticket(event)
             self._wake.set()
-        elif event.kind == "correspondence":
+        elif event.kind == "correspondence" and is_staff_correspondence(event):
             await self.on_staff_response(event.room_id, event.thread_id, event.by or "RT", "rt")
         elif event.kind == "status" and event.status == "resolved":
             await self.board.update(event.room_id, event.thread_id, state="resolved")
@@ -426,6 +426,17 @@ class Support:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def is_staff_correspondence(event: TicketEvent) -> bool:
+    """RT correspondence from an agent, not the customer answering by mail.
+
+    RT names users it creates from incoming mail by their address; agents have user names.
+    """
+    by = (event.by or "").strip().lower()
+    if not by:
+        return True
+    return "@" not in by and by != (event.requestor or "").lower()
 
 
 def service(ctx: EventContext) -> Support | None:
