@@ -23,7 +23,7 @@ def at(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
 
 
 def support_config(world: World, **support: Any) -> Any:
-    base = {"out_of_hours_delay_s": 0.3, "sla_check_seconds": 0.2}
+    base = {"enabled": True, "out_of_hours_delay_s": 0.3, "sla_check_seconds": 0.2}
     return world.config(support={**base, **support})
 
 
@@ -74,6 +74,21 @@ async def test_out_of_hours_reply_names_the_next_opening_once(world: World) -> N
         await e.send(world.staff, "anyone around tomorrow?")
         await pong(world, e, world.staff)
         assert count(world, e, world.staff, "we are back") == 0
+
+
+async def test_no_out_of_hours_reply_when_an_faq_answer_covers_it(world: World) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 12, 24, 20))  # Christmas Eve
+    async with running_bot(support_config(world), clock=clock) as app:
+        c = world.customer
+        q = await c.send(world.support, "Can I paste my API key here so you can check it?")
+        answer = await c.wait_reply(q, world.bot.user_id, timeout=20)
+        assert "Automatic answer" in answer.body
+        await app.services.extras["support"].settle()
+        other = await c.send(world.support, "Our nightly backup job to sto2 failed")
+        reply = await c.wait_for(from_bot(world, world.support, "we are back", other), 20)
+        assert "Monday 28 December 08:00 CET" in reply.body  # 25-26 holidays, 27 Sunday
+        assert count(world, c, world.support, "we are back") == 1
 
 
 async def test_staffed_hours_get_no_out_of_hours_reply(world: World) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -96,18 +97,22 @@ def incident_msgs(world: World, who: Any) -> list[Event]:
     ]
 
 
-async def test_statuspage_webhook_and_polling(world: World, page: tuple[FakePage, str]) -> None:
+async def test_statuspage_webhook_and_polling(
+    world: World, page: tuple[FakePage, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
     fake, page_url = page
     port = free_port()
     config = world.config(
         web={"enabled": True, "listen": f"127.0.0.1:{port}"},
         support={
+            "enabled": True,
             "statuspage": {
                 "enabled": True,
                 "page_url": page_url,
                 "webhook_token": TOKEN,
                 "poll_seconds": 0.3,
-            }
+            },
         },
     )
     c = world.customer
@@ -172,3 +177,6 @@ async def test_statuspage_webhook_and_polling(world: World, page: tuple[FakePage
         # one original message plus its edits; nothing from the bad payloads
         originals = [e for e in incident_msgs(world, c) if not e.is_edit and not e.thread_root]
         assert len(originals) == 1
+    access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any("/hooks/statuspage/***" in line for line in access)
+    assert not any(TOKEN in line for line in access)

@@ -91,6 +91,7 @@ async def test_claim_sets_rt_owner_correspondence_stops_sla_resolve_asks_once(
     config = world.config(
         rt=rt_section(rt),
         support={
+            "enabled": True,
             "out_of_hours_delay_s": 0.3,
             "sla_check_seconds": 0.2,
             "rt_owners": {e.user_id: rt.agent_user},

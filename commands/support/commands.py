@@ -27,7 +27,12 @@ from commands.support.repository import MIGRATIONS, CardRow, TimerRow
 from commands.support.satisfaction import DOWN, UP, Surveys, counts, vote_of
 from commands.support.settings import SupportSettings
 from commands.support.sla import SLAPolicy, SLATimers, dt
-from commands.support.statuspage import StatusService, asks_if_down, incident_link
+from commands.support.statuspage import (
+    StatusService,
+    asks_if_down,
+    hide_token_in_access_log,
+    incident_link,
+)
 from commands.support.triage import CLAIM_KEYS, Board, card_html
 
 if TYPE_CHECKING:
@@ -573,6 +578,7 @@ async def setup(app: App) -> None:
     if svc.status is not None:
         sp = settings.statuspage
         if sp.webhook_token is not None:
+            hide_token_in_access_log(sp.webhook_token.get_secret_value())
             app.web.router.add_post("/hooks/statuspage/{token}", svc.status.webhook)
         if sp.poll_seconds > 0:
             app.add_job("support-statuspage", svc.status.poll_loop)

@@ -37,6 +37,33 @@ RESOLVED = frozenset({"resolved", "postmortem", "completed"})
 IMPACT_ICON = {"none": "ℹ️", "minor": "🟡", "major": "🟠", "critical": "🔴", "maintenance": "🛠️"}
 
 
+class RedactTokens(logging.Filter):
+    """Keep webhook tokens out of aiohttp's access log (the token is the path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.tokens:
+            msg = record.getMessage()
+            if any(t in msg for t in self.tokens):
+                for t in self.tokens:
+                    msg = msg.replace(t, "***")
+                record.msg, record.args = msg, None
+        return True
+
+
+ACCESS_LOG_FILTER = RedactTokens()
+
+
+def hide_token_in_access_log(token: str) -> None:
+    logger = logging.getLogger("aiohttp.access")
+    if ACCESS_LOG_FILTER not in logger.filters:
+        logger.addFilter(ACCESS_LOG_FILTER)
+    ACCESS_LOG_FILTER.tokens.add(token)
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
