@@ -91,6 +91,22 @@ async def test_no_out_of_hours_reply_when_an_faq_answer_covers_it(world: World) 
         assert count(world, c, world.support, "we are back") == 1
 
 
+async def test_out_of_hours_reply_interrupted_by_a_stop_is_sent_after_restart(
+    world: World,
+) -> None:
+    clock = Clock()
+    clock.jump_to(at(2026, 6, 20, 10))
+    config = support_config(world, out_of_hours_delay_s=2)
+    async with running_bot(config, clock=clock):
+        root = await world.customer.send(world.support, "sto1 instance stuck in BUILD")
+        await pong(world, world.customer, world.support)
+    assert count(world, world.customer, world.support, "we are back") == 0
+    async with running_bot(config, clock=clock):
+        await world.customer.wait_for(from_bot(world, world.support, "we are back", root), 20)
+        await pong(world, world.customer, world.support)
+        assert count(world, world.customer, world.support, "we are back") == 1
+
+
 async def test_staffed_hours_get_no_out_of_hours_reply(world: World) -> None:
     clock = Clock()
     clock.jump_to(at(2026, 6, 17, 10))  # an ordinary Wednesday morning

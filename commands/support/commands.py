@@ -297,7 +297,31 @@ class Support:
                     log.exception("support report metrics failed")
             await asyncio.sleep(60)
 
+    async def resume_out_of_hours(self) -> int:
+        """Replies a stop interrupted during their delay are sent now (if still closed)."""
+        store, matrix = self.services.store, self.services.matrix
+        rows = await store.fetchall(
+            "SELECT room_id, thread_id FROM support_threads WHERE ooh_event='pending'"
+        )
+        now = self.clock()
+        n = 0
+        for row in rows:
+            await store.execute(
+                "UPDATE support_threads SET ooh_event=NULL WHERE room_id=? AND thread_id=?",
+                (row["room_id"], row["thread_id"]),
+            )
+            if self.calendar.is_staffed(now):
+                continue  # staff are here now: the thread needs a person, not the notice
+            try:
+                root = await matrix.get_event(row["room_id"], row["thread_id"])
+            except MatrixError:
+                continue
+            self._spawn(self._out_of_hours(root, now))
+            n += 1
+        return n
+
     async def sla_loop(self) -> None:
+        await self.resume_out_of_hours()
         while True:
             self._wake.clear()
             try:
