@@ -217,6 +217,7 @@ class Outbox(Part):
                 "UPDATE rt_outbox SET state='done', done_at=? WHERE id=?", (self.now(), item["id"])
             )
         self.metrics.outbox.labels("done").inc()
+        await self.esc.emit("escalated", row, ticket_id=ticket_id)
         await self._post_missing_replies()
 
     def created_html(self, row: dict[str, Any]) -> str:
