@@ -34,10 +34,10 @@ from bot.context import Services
 from bot.events import Event, parse_event
 from bot.matrix import MatrixGateway
 from bot.metrics import Metrics
+from bot.registry import Registry
 from bot.roles import Roles
 from bot.router import Router
 from bot.store import Store
-from bot.registry import Registry
 from commands.support import commands as support_commands
 from commands.support.repository import MIGRATIONS
 

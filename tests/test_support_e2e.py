@@ -12,8 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.events import Event
-from tests.access_helpers import Clock
 from harness.matrix_helpers import World, running_bot
+from tests.access_helpers import Clock
 
 STO = ZoneInfo("Europe/Stockholm")
 

@@ -17,9 +17,9 @@ from aiohttp import web
 
 from bot.events import Event
 from commands.support.statuspage import BadPayload, parse_webhook
-from tests import statuspage_payloads as sp
 from harness.matrix_helpers import World, running_bot
 from harness.synapse_server import free_port
+from tests import statuspage_payloads as sp
 
 TOKEN = "hook-8d2f0c1e"
 

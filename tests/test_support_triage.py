@@ -11,10 +11,10 @@ import pytest
 from bot.events import Event
 from commands.escalation.rt.rest2 import RTClient
 from commands.escalation.settings import RTSettings
-from tests.access_helpers import Clock
-from harness.world import make_person
 from harness.matrix_helpers import World, running_bot
 from harness.rt_server import RTInstance
+from harness.world import make_person
+from tests.access_helpers import Clock
 from tests.test_support_e2e import at, pong, support_config
 from tests.test_ticket_e2e import agent, rt_section, wait_rt_reply
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from bot.context import EventContext, Services
 from bot.events import Event, Kind
 from bot.html import esc, link
+from bot.ids import matrix_to, server_of
 from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError
-from bot.roles import ANYWHERE, STAFF_ONLY, Place, Role
-from bot.ids import matrix_to, server_of
 from bot.registry import argument, command, passive, reaction
+from bot.roles import ANYWHERE, STAFF_ONLY, Place, Role
 from commands.support import out_of_hours
 from commands.support.calendar import SupportCalendar
 from commands.support.report import ReportMetrics, figures, report_html
@@ -403,7 +403,8 @@ class Support:
         directory = getattr(self.services.escalation, "directory", None)
         if directory is None:
             return None
-        return await directory.org_of(user_id)
+        org: str | None = await directory.org_of(user_id)
+        return org
 
     async def _card_for_ticket(self, event: TicketEvent) -> None:
         """Every escalation gets a card, at once (even a thread answered within the minute)."""

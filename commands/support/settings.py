@@ -27,9 +27,9 @@ class SLATargets(Section):
     # severity -> tier -> minutes; a tier not listed uses "standard".
     tickets: dict[str, dict[str, float]] = Field(
         default_factory=lambda: {
-            "P1": {"standard": 30, "premium": 15},
-            "P2": {"standard": 240, "premium": 120},
-            "P3": {"standard": 480, "premium": 240},
+            "P1": {"standard": 30.0, "premium": 15.0},
+            "P2": {"standard": 240.0, "premium": 120.0},
+            "P3": {"standard": 480.0, "premium": 240.0},
         }
     )
     around_the_clock: list[str] = Field(

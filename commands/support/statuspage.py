@@ -92,7 +92,9 @@ class Incident(_Payload):
         return self.status in RESOLVED
 
     def latest(self) -> IncidentUpdate | None:
-        return max(self.incident_updates, key=lambda u: u.created_at, default=None)
+        if not self.incident_updates:
+            return None
+        return max(self.incident_updates, key=lambda u: u.created_at)
 
 
 class Component(_Payload):
