@@ -234,6 +234,7 @@ class Outbox(Part):
                 "UPDATE rt_outbox SET state='done', done_at=? WHERE id=?", (self.now(), item["id"])
             )
         self.metrics.outbox.labels("done").inc()
+        await self.esc.emit("escalated", row, ticket_id=ticket_id)
         await self._post_missing_replies()
 
     async def _ticket_of(self, row: dict[str, Any]) -> int | None:

@@ -88,6 +88,7 @@ class Relay(Part):
             return
         if txn.type == "Correspond":
             target_room, thread = row["room_id"], row["thread_id"]
+            await self.esc.emit("correspondence", row, by=txn.creator)
         elif txn.type == "Comment" and self.settings.comments_to_staff_room:
             target_room, thread = self.services.config.rooms.staff, None
         else:
@@ -151,6 +152,7 @@ class Relay(Part):
             (event_id, status, row["room_id"], row["thread_id"]),
         )
         row["status_event"], row["rt_status"] = event_id, status
+        await self.esc.emit("status", row, status=status)
 
     async def poll_loop(self) -> None:
         while True:

@@ -20,6 +20,7 @@ from bot.context import Services
 from bot.events import Event
 from bot.html import esc, link
 from bot.ids import matrix_to, server_of
+from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError, MatrixGateway
 from bot.store import Store
 from commands.escalation.directory import Directory, RTMetrics
@@ -76,6 +77,24 @@ class Escalation:
 
     def ticket_html(self, ticket_id: int) -> str:
         return link(self.settings.ticket_link(ticket_id), f"RT#{ticket_id}")
+
+    async def emit(self, kind: str, row: dict[str, Any], **kw: Any) -> None:
+        """Tell other capabilities (support: SLA timers, board, survey) about the ticket."""
+        await ticket_events(self.services).emit(
+            TicketEvent.model_validate(
+                {
+                    "kind": kind,
+                    "room_id": row["room_id"],
+                    "thread_id": row["thread_id"],
+                    "ticket_id": row.get("ticket_id"),
+                    "severity": row.get("severity"),
+                    "org": row.get("org"),
+                    "customer": row.get("customer"),
+                    "requestor": row.get("requestor"),
+                    **kw,
+                }
+            )
+        )
 
     # ---- who may appear in the ticket
 
