@@ -46,6 +46,19 @@ _LIMITERS = [
 _UNLIMITED = {"per_second": 10000, "burst_count": 100000}
 
 
+def _read_pid(path: Path, timeout: float = 15.0) -> int:
+    """The daemonized Synapse writes its pid file after the parent returns: under load the file
+    can exist and still be empty for a moment, so wait for a whole number."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text().strip() if path.exists() else ""
+        if text.isdigit():
+            return int(text)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"synapse wrote no pid to {path} in {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -135,7 +148,7 @@ class Synapse:
             capture_output=True,
             cwd=self.dir,
         )
-        self.proc_pid = int((data / "homeserver.pid").read_text())
+        self.proc_pid = _read_pid(data / "homeserver.pid")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
