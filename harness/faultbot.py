@@ -5,7 +5,7 @@
 kills the process (SIGKILL: no cleanup, nothing flushed) the first time the
 event whose body is exactly ``BODY`` reaches ``PHASE``:
 
-- ``received``: the intake took the event, before any effect or record;
+- ``received``: the router got the event (the ledger knows it is in flight), before any effect;
 - ``after_send``: a message the bot sent for it is in the homeserver, before
   anything about it is recorded;
 - ``before_mark``: its effects are done, the ledger is about to record it.
@@ -28,6 +28,7 @@ from typing import Any
 from bot import app as app_mod
 from bot import intake as intake_mod
 from bot import matrix as matrix_mod
+from bot import router as router_mod
 from bot.events import Event
 
 _body: contextvars.ContextVar[str | None] = contextvars.ContextVar("fault_body", default=None)
@@ -70,14 +71,18 @@ def install(spec: str) -> None:
         return
 
     original_one = intake_mod.Intake._one
+    original_dispatch = router_mod.Router.dispatch
     original_send = matrix_mod.MatrixGateway.send_raw
     original_mark = intake_mod.Ledger.mark
 
     async def one(self: intake_mod.Intake, event: Event) -> None:
         _body.set(event.body)
+        await original_one(self, event)
+
+    async def dispatch(self: router_mod.Router, event: Event) -> None:
         if phase == "received" and event.body == body:
             _kill()
-        await original_one(self, event)
+        await original_dispatch(self, event)
 
     async def send_raw(self: matrix_mod.MatrixGateway, *a: Any, **kw: Any) -> str:
         event_id = await original_send(self, *a, **kw)
@@ -91,6 +96,7 @@ def install(spec: str) -> None:
         await original_mark(self, event_id, status)
 
     intake_mod.Intake._one = one  # type: ignore[method-assign]
+    router_mod.Router.dispatch = dispatch  # type: ignore[method-assign]
     matrix_mod.MatrixGateway.send_raw = send_raw  # type: ignore[method-assign]
     intake_mod.Ledger.mark = mark  # type: ignore[method-assign]
 
