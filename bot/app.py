@@ -240,6 +240,8 @@ class App:
         if self._runner:
             await self._runner.cleanup()
         if hasattr(self, "services"):
+            if self.services.matrix.sent_log is not None:
+                await self.services.matrix.sent_log.flush()
             await self.services.matrix.close()
             await self.services.store.close()
         self._tasks.clear()
