@@ -56,7 +56,6 @@ MIGRATIONS = [
 MAX_ATTEMPTS = 2  # runs that may die while handling one event before it is skipped
 
 LEDGER_KEEP_SECONDS = 30 * 24 * 3600
-CLOCK_SKEW_MS = 5 * 60 * 1000  # homeserver clock vs ours
 RECENT_IN_MEMORY = 50_000
 
 Dispatch = Callable[[Event], Awaitable[None]]
@@ -188,7 +187,7 @@ class Intake:
             while not self._stopping.is_set() and not consumer.done():
                 try:
                     resp = await self._sync_once(token, first, sync_filter)
-                    batch = await self._collect(resp, token)
+                    batch = await self._collect(resp, token, replay=first)
                 except (TimeoutError, MatrixError, OSError) as exc:
                     if self._stopping.is_set():
                         break
@@ -282,7 +281,9 @@ class Intake:
         await self.matrix.sync_processed()
         return resp
 
-    async def _collect(self, resp: nio.SyncResponse, since: str | None) -> list[Work]:
+    async def _collect(
+        self, resp: nio.SyncResponse, since: str | None, *, replay: bool = False
+    ) -> list[Work]:
         """The batch's work, in order: invites, then each room's timeline (backfilled if limited)."""
         jobs: list[Work] = []
         for room_id in resp.rooms.invite:
@@ -306,12 +307,12 @@ class Intake:
                     self.metrics.errors.labels("backfill").inc()
                     log.exception("backfill of %s failed", room_id)
             for raw in raw_events:
-                work = self._work(room_id, raw)
+                work = self._work(room_id, raw, replay=replay)
                 if work is not None:
                     jobs.append(work)
         return jobs
 
-    def _work(self, room_id: str, raw: Any) -> Work | None:
+    def _work(self, room_id: str, raw: Any, *, replay: bool = False) -> Work | None:
         """Parse one raw event (never raises: bad content is counted and treated as absent)."""
         try:
             raw = _decrypted(self.matrix, room_id, raw)
@@ -331,7 +332,11 @@ class Intake:
             # two SQLite round trips, which cost more CPU than the rest of the path.
             return None
         keys, barrier = order_of(event, self.command_prefix)
-        return (partial(self._one, event), keys, room_id, barrier)
+        # Only the first sync of a process (from the saved token) and anything stamped
+        # before the start can hold events an earlier run handled or died on; later
+        # syncs bring only what the server had not got when this run first synced.
+        replay = replay or event.ts < self.process_start_ms
+        return (partial(self._one, event, replay), keys, room_id, barrier)
 
     def _note_state(self, room_id: str, raw: dict[str, Any]) -> None:
         if raw.get("type") == "m.room.create":
@@ -341,14 +346,12 @@ class Intake:
                 self.metrics.errors.labels("parse").inc()
                 log.exception("could not read the create event of %s", room_id)
 
-    async def _one(self, event: Event) -> None:
+    async def _one(self, event: Event, replay: bool = True) -> None:
         event_id = event.event_id
         if event_id in self._handled:
             return
-        # Only events from around or before this process's start can have been
-        # handled by an earlier run; newer ones are checked in memory, which
-        # saves a SQLite round trip per event on the hot path.
-        replay = event.ts < self.process_start_ms + CLOCK_SKEW_MS
+        # Events an earlier run cannot have seen are checked in memory only, which
+        # saves SQLite round trips per event on the hot path.
         try:
             if replay:
                 verdict = await self.ledger.begin_replay(event_id)

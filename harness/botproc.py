@@ -101,14 +101,18 @@ class BotProcess:
                 cwd=ROOT,
             )
         if wait_ready:
-            deadline = time.monotonic() + timeout
-            while await asyncio.to_thread(readyz, self.web_port) != 200:
-                if self.proc.returncode is not None:
-                    raise RuntimeError(f"bot exited with {self.proc.returncode}: {self.tail()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"bot not ready: {self.tail()}")
-                await asyncio.sleep(0.05)
+            await self.wait_ready(timeout)
         return self
+
+    async def wait_ready(self, timeout: float = 90) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while await asyncio.to_thread(readyz, self.web_port) != 200:
+            if self.proc.returncode is not None:
+                raise RuntimeError(f"bot exited with {self.proc.returncode}: {self.tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bot not ready: {self.tail()}")
+            await asyncio.sleep(0.05)
 
     def tail(self, n: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-n:]

@@ -75,9 +75,9 @@ def install(spec: str) -> None:
     original_send = matrix_mod.MatrixGateway.send_raw
     original_mark = intake_mod.Ledger.mark
 
-    async def one(self: intake_mod.Intake, event: Event) -> None:
+    async def one(self: intake_mod.Intake, event: Event, *args: Any) -> None:
         _body.set(event.body)
-        await original_one(self, event)
+        await original_one(self, event, *args)
 
     async def dispatch(self: router_mod.Router, event: Event) -> None:
         if phase == "received" and event.body == body:
