@@ -140,8 +140,8 @@ def fuzz_content(rng: random.Random, root: str) -> dict[str, Any]:
     return content
 
 
-def needs_pong(raw_content: dict[str, Any]) -> bool:
-    ev = parse_event("!r", {"type": "m.room.message", "event_id": "$x", "content": raw_content})
+def needs_pong(etype: str, raw_content: dict[str, Any]) -> bool:
+    ev = parse_event("!r", {"type": etype, "event_id": "$x", "content": raw_content})
     return ev.kind is Kind.message and not ev.is_edit and ev.body == "!ping"
 
 
@@ -191,12 +191,11 @@ async def test_seeded_fuzz_then_restart_on_the_same_batch(world: World) -> None:
     sent: dict[str, Any] = {}
     for _ in range(120):
         content = fuzz_content(rng, root)
-        resp = await world.customer.client.room_send(
-            world.support, rng.choice(["m.room.message"] * 4 + ["m.reaction"]), content
-        )
+        etype = rng.choice(["m.room.message"] * 4 + ["m.reaction"])
+        resp = await world.customer.client.room_send(world.support, etype, content)
         if not isinstance(resp, nio.RoomSendResponse):
             continue  # Synapse refused it (e.g. a float): nothing reaches the bot
-        if needs_pong(content) and resp.event_id:
+        if needs_pong(etype, content) and resp.event_id:
             pings.append(resp.event_id)
             sent[resp.event_id] = content
     assert len(pings) > 12, "the fuzz must carry enough !pings to count"
