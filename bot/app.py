@@ -66,7 +66,8 @@ class App:
         self.metrics = Metrics()
         self.web = build_web_app(
             self.metrics,
-            lambda: self.intake.last_sync_ok if self._intake else 0.0,
+            # Not ready before the start is complete (first batch handled, rooms joined).
+            lambda: self.intake.last_sync_ok if self._intake and self.ready.is_set() else 0.0,
             config.web.ready_max_sync_age_s,
             lambda: self.intake.stalled_for() if self._intake else 0.0,
             config.web.ready_max_stall_s,
