@@ -17,6 +17,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot import intake as intake_mod
+from bot import txn
 from bot.capability import capabilities
 from bot.clock import utcnow
 from bot.config import Config
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 BackgroundJob = Callable[[], Awaitable[None]]
 
 
+class TaskDied(RuntimeError):
+    """A task the bot cannot work without ended: the process exits non-zero."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"task {name} ended; stopping so a supervisor restarts the bot")
+
+
 class App:
     def __init__(
         self,
@@ -50,9 +58,12 @@ class App:
         self.metrics = Metrics()
         self.web = build_web_app(
             self.metrics,
-            lambda: self.intake.last_sync_ok if self._intake else 0.0,
+            # Not ready before the start is complete (first batch handled, rooms joined).
+            lambda: self.intake.last_sync_ok if self._intake and self.ready.is_set() else 0.0,
             config.web.ready_max_sync_age_s,
             clock,
+            lambda: self.intake.stalled_for() if self._intake else 0.0,
+            config.web.ready_max_stall_s,
         )
         self._jobs: list[tuple[str, BackgroundJob]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,7 +90,10 @@ class App:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(self.data_dir / "backchannel.sqlite3")
         await store.migrate("core", intake_mod.MIGRATIONS)
+        await store.migrate("txn", txn.MIGRATIONS)
         matrix = MatrixGateway(self.config.matrix, self.data_dir)
+        matrix.sent_log = txn.SentLog(store, self.clock)
+        await matrix.sent_log.prune()
         await matrix.login()
         self.services = Services(
             config=self.config,
@@ -103,6 +117,8 @@ class App:
             timeline_limit=self.config.matrix.timeline_limit,
             sync_timeout_ms=self.config.matrix.sync_timeout_ms,
             clock=self.clock,
+            concurrency=self.config.bot.max_concurrent_events,
+            command_prefix=self.config.bot.command_prefix,
         )
         if self.config.web.enabled:
             self._runner = await start_web(self.web, self.config.web.listen)
@@ -175,6 +191,30 @@ class App:
             log.exception("background job %s died", name)
             raise
 
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: a task that fails (or the sync loop ending at all) is fatal.
+
+        The bot without its sync loop is deaf and without a job it silently stops
+        doing that job's work: exit with an error so a supervisor restarts it. A
+        job that simply returns (nothing to do under this config) is fine.
+        """
+        waiter = asyncio.ensure_future(stop.wait())
+        watched = set(self._tasks)
+        try:
+            while not stop.is_set():
+                done, watched = await asyncio.wait(
+                    {waiter, *watched}, return_when=asyncio.FIRST_COMPLETED
+                )
+                watched.discard(waiter)
+                for task in done - {waiter}:
+                    exc = None if task.cancelled() else task.exception()
+                    if stop.is_set():
+                        return
+                    if exc is not None or task.cancelled() or task is self._tasks[0]:
+                        raise TaskDied(task.get_name()) from exc
+        finally:
+            waiter.cancel()
+
     async def stop(self) -> None:
         """Finish the handler in flight (the sync loop stops between events), persist, close."""
         if self._intake:
@@ -194,6 +234,8 @@ class App:
         if self._runner:
             await self._runner.cleanup()
         if hasattr(self, "services"):
+            if self.services.matrix.sent_log is not None:
+                await self.services.matrix.sent_log.flush()
             await self.services.matrix.close()
             await self.services.store.close()
         self._tasks.clear()
@@ -206,11 +248,7 @@ class App:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
-            waiter = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, self._tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if self._tasks[0].done() and not self._tasks[0].cancelled():
-                self._tasks[0].result()
+            await self._watch(stop)
         finally:
             log.info("stopping")
             await self.stop()

@@ -46,7 +46,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLogger().level))
     from bot.app import App
 
-    asyncio.run(App(config).run_forever())
+    try:
+        asyncio.run(App(config).run_forever())
+    except Exception:
+        # A dead task or a failed start: exit non-zero so a supervisor restarts the bot.
+        logging.getLogger("backchannel").exception("stopped on a failure")
+        return 1
     return 0
 
 

@@ -16,15 +16,24 @@ def build_web_app(
     last_sync: Callable[[], float],
     max_sync_age_s: float,
     clock: Clock = utcnow,
+    stalled_for: Callable[[], float] = lambda: 0.0,
+    max_stall_s: float = 120.0,
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
         age = unix(clock) - last_sync()
-        ready = age <= max_sync_age_s
+        # Syncing is not enough: events that wait while none finishes mean a deaf bot.
+        stalled = stalled_for()
+        ready = age <= max_sync_age_s and stalled <= max_stall_s
         return web.json_response(
-            {"ready": ready, "last_sync_age_s": round(age, 1)}, status=200 if ready else 503
+            {
+                "ready": ready,
+                "last_sync_age_s": round(age, 1),
+                "handling_stalled_s": round(stalled, 1),
+            },
+            status=200 if ready else 503,
         )
 
     async def metrics_view(_: web.Request) -> web.Response:

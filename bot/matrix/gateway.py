@@ -23,6 +23,7 @@ from bot.matrix.media import Media, MediaStore
 from bot.matrix.reading import Reading
 from bot.matrix.rooms import Rooms
 from bot.matrix.sending import Sending
+from bot.txn import SentLog
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
         self._dm_rooms: dict[str, str] = {}
         self._creators: dict[str, set[str]] = {}
         self._sync_done = asyncio.Condition()
+        self.sent_log: SentLog | None = None  # set by the app once the store is open
 
     # ---- session -------------------------------------------------------------
 
