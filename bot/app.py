@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -198,8 +199,8 @@ class App:
         doing that job's work: exit with an error so a supervisor restarts it. A
         job that simply returns (nothing to do under this config) is fine.
         """
-        waiter = asyncio.ensure_future(stop.wait())
-        watched = set(self._tasks)
+        waiter: asyncio.Task[Any] = asyncio.ensure_future(stop.wait())
+        watched: set[asyncio.Task[Any]] = set(self._tasks)
         try:
             while not stop.is_set():
                 done, watched = await asyncio.wait(

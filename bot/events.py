@@ -124,7 +124,7 @@ def parse_event(
         is_edit = rel_type == "m.replace" and isinstance(new_content, dict)
         if rel_type == "m.replace" and not is_edit:
             r._bad("m.new_content", new_content)
-        source = new_content if is_edit else content
+        source = new_content if is_edit and isinstance(new_content, dict) else content
         in_reply = r.obj(rel, "m.in_reply_to", "m.in_reply_to")
         fields.update(
             kind=Kind.message,

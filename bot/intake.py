@@ -294,10 +294,7 @@ class Intake:
         jobs: list[Work] = []
         for room_id in resp.rooms.invite:
             inviter = _inviter(resp.rooms.invite[room_id], self.matrix.user_id)
-            job = partial(
-                self._guard, partial(self.on_invite, room_id, inviter), f"invite {room_id}"
-            )
-            jobs.append((job, (), GLOBAL, True))
+            jobs.append((partial(self._invite, room_id, inviter), (), GLOBAL, True))
         for room_id, room in resp.rooms.join.items():
             for ev in room.state:
                 self._note_state(room_id, ev.source)
@@ -343,6 +340,9 @@ class Intake:
         # syncs bring only what the server had not got when this run first synced.
         replay = replay or event.ts < self.process_start_ms
         return (partial(self._one, event, replay), keys, room_id, barrier)
+
+    async def _invite(self, room_id: str, inviter: str) -> None:
+        await self._guard(partial(self.on_invite, room_id, inviter), f"invite {room_id}")
 
     def _note_state(self, room_id: str, raw: dict[str, Any]) -> None:
         if raw.get("type") == "m.room.create":

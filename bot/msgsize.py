@@ -49,8 +49,9 @@ def fit(content: dict[str, Any], limit: int = MAX_CONTENT_BYTES) -> dict[str, An
 
 def _shrink(part: dict[str, Any], by: int) -> None:
     body = part.get("body")
-    html = part.get("formatted_body")
-    has_html = isinstance(html, str) and html
+    raw_html = part.get("formatted_body")
+    html = raw_html if isinstance(raw_html, str) else ""
+    has_html = bool(html)
     # Split the cut between the two bodies in proportion to their sizes.
     b_len = len(body.encode()) if isinstance(body, str) else 0
     h_len = len(html.encode()) if has_html else 0
