@@ -21,9 +21,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.synapse_server import Synapse, free_port
-
-from tests.conftest import build_world
+from harness.synapse_server import Synapse, free_port
+from harness.world import build_world
 from tests.test_faults_e2e import kill_and_restart
 
 ROOT = Path(__file__).resolve().parent.parent

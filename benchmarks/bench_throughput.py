@@ -34,8 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import nio
-from tests.matrix_helpers import World
-from tests.synapse_server import Account, Synapse, free_port
 
 from benchmarks.bench_foundation import (
     BOT_LIKE,
@@ -48,7 +46,9 @@ from benchmarks.bench_foundation import (
     write_bot_config,
 )
 from harness.botproc import bot_messages, replies_to
-from tests.conftest import build_world
+from harness.matrix_helpers import World
+from harness.synapse_server import Account, Synapse, free_port
+from harness.world import build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "throughput.json"

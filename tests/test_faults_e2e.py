@@ -21,8 +21,8 @@ import aiohttp
 
 from bot.intake import MAX_ATTEMPTS
 from harness.botproc import BotProcess, bot_messages, replies_to, write_config
-from tests.matrix_helpers import World, running_bot
-from tests.synapse_server import free_port
+from harness.matrix_helpers import World, running_bot
+from harness.synapse_server import free_port
 
 KILLS_PER_PHASE = 2
 

@@ -15,7 +15,7 @@ import nio
 
 from bot.events import Kind, parse_event
 from harness.botproc import bot_messages, replies_to
-from tests.matrix_helpers import World, running_bot
+from harness.matrix_helpers import World, running_bot
 
 # The reproducers: each once as a plain message and once as a !ping.
 MALFORMED_RELATIONS: list[Any] = [

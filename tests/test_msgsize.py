@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from bot import msgsize
-from tests.matrix_helpers import World, running_bot
+from harness.matrix_helpers import World, running_bot
 
 
 def long_gaps_html(n: int = 50, question_len: int = 2000) -> str:
