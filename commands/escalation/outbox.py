@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bot.html import esc
 from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError
+from bot.txn import caused_by
 from commands.escalation.part import Part
 from commands.escalation.repository import OUTBOX_KEEP_DAYS
 from commands.escalation.rt.rest2 import (
@@ -64,24 +65,32 @@ class Outbox(Part):
                 await self.store.execute(
                     "UPDATE rt_outbox SET attempts=attempts+1 WHERE id=?", (item["id"],)
                 )
-                try:
-                    if item["kind"] == "create":
-                        await self._do_create(item, row)
-                    else:
-                        await self._do_message(item, row)
-                except RTUnavailable as exc:
-                    await self._note_error(item["id"], str(exc))
-                    if item["kind"] == "create" and not row["queued_event"]:
-                        await self.esc._tell_queued(row)
-                    log.warning("RT unavailable, outbox paused (%d pending): %s", len(items), exc)
-                    return False
-                except RTError as exc:
-                    await self._permanent_failure(item, row, exc)
-                except MatrixError as exc:
-                    # Unknown outcome / cannot build the message now: keep it, retry later.
-                    await self._note_error(item["id"], f"{type(exc).__name__}: {exc}")
-                    log.warning("outbox item %s postponed: %s", item["id"], exc)
-                    return False
+                # The item is the cause of its sends: a retry (or a restart) sends the same
+                # transaction ids again, which Synapse drops as repeats (bot/txn.py). The
+                # "queued" and "failed" notices are other messages: causes of their own.
+                with caused_by(f"outbox:{item['id']}:{item['kind']}", replay=True):
+                    try:
+                        if item["kind"] == "create":
+                            await self._do_create(item, row)
+                        else:
+                            await self._do_message(item, row)
+                    except RTUnavailable as exc:
+                        await self._note_error(item["id"], str(exc))
+                        if item["kind"] == "create" and not row["queued_event"]:
+                            with caused_by(f"outbox:{item['id']}:queued", replay=True):
+                                await self.esc._tell_queued(row)
+                        log.warning(
+                            "RT unavailable, outbox paused (%d pending): %s", len(items), exc
+                        )
+                        return False
+                    except RTError as exc:
+                        with caused_by(f"outbox:{item['id']}:failed", replay=True):
+                            await self._permanent_failure(item, row, exc)
+                    except MatrixError as exc:
+                        # Unknown outcome / cannot build the message now: keep it, retry later.
+                        await self._note_error(item["id"], f"{type(exc).__name__}: {exc}")
+                        log.warning("outbox item %s postponed: %s", item["id"], exc)
+                        return False
             await self._post_missing_replies()
             await self.pending_count()
             return True
