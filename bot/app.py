@@ -13,10 +13,12 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
 from bot import intake as intake_mod
+from bot import txn
 from bot.capability import capabilities
 from bot.clock import utcnow
 from bot.config import Config
@@ -35,6 +37,13 @@ log = logging.getLogger(__name__)
 BackgroundJob = Callable[[], Awaitable[None]]
 
 
+class TaskDied(RuntimeError):
+    """A task the bot cannot work without ended: the process exits non-zero."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"task {name} ended; stopping so a supervisor restarts the bot")
+
+
 class App:
     def __init__(
         self,
@@ -50,9 +59,12 @@ class App:
         self.metrics = Metrics()
         self.web = build_web_app(
             self.metrics,
-            lambda: self.intake.last_sync_ok if self._intake else 0.0,
+            # Not ready before the start is complete (first batch handled, rooms joined).
+            lambda: self.intake.last_sync_ok if self._intake and self.ready.is_set() else 0.0,
             config.web.ready_max_sync_age_s,
             clock,
+            stalled_for=lambda: self.intake.stalled_for() if self._intake else 0.0,
+            max_stall_s=config.web.ready_max_stall_s,
             cross_signed=lambda: (
                 self.services.matrix.cross_signed_for_readiness()
                 if hasattr(self, "services")
@@ -84,7 +96,10 @@ class App:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(self.data_dir / "backchannel.sqlite3")
         await store.migrate("core", intake_mod.MIGRATIONS)
+        await store.migrate("txn", txn.MIGRATIONS)
         matrix = MatrixGateway(self.config.matrix, self.data_dir, clock=self.clock)
+        matrix.sent_log = txn.SentLog(store, self.clock)
+        await matrix.sent_log.prune()
         await matrix.login()
         self.services = Services(
             config=self.config,
@@ -108,6 +123,8 @@ class App:
             timeline_limit=self.config.matrix.timeline_limit,
             sync_timeout_ms=self.config.matrix.sync_timeout_ms,
             clock=self.clock,
+            concurrency=self.config.bot.max_concurrent_events,
+            command_prefix=self.config.bot.command_prefix,
         )
         if self.config.web.enabled:
             self._runner = await start_web(self.web, self.config.web.listen)
@@ -180,6 +197,30 @@ class App:
             log.exception("background job %s died", name)
             raise
 
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: a task that fails (or the sync loop ending at all) is fatal.
+
+        The bot without its sync loop is deaf and without a job it silently stops
+        doing that job's work: exit with an error so a supervisor restarts it. A
+        job that simply returns (nothing to do under this config) is fine.
+        """
+        waiter: asyncio.Task[Any] = asyncio.ensure_future(stop.wait())
+        watched: set[asyncio.Task[Any]] = set(self._tasks)
+        try:
+            while not stop.is_set():
+                done, watched = await asyncio.wait(
+                    {waiter, *watched}, return_when=asyncio.FIRST_COMPLETED
+                )
+                watched.discard(waiter)
+                for task in done - {waiter}:
+                    exc = None if task.cancelled() else task.exception()
+                    if stop.is_set():
+                        return
+                    if exc is not None or task.cancelled() or task is self._tasks[0]:
+                        raise TaskDied(task.get_name()) from exc
+        finally:
+            waiter.cancel()
+
     async def stop(self) -> None:
         """Finish the handler in flight (the sync loop stops between events), persist, close."""
         if self._intake:
@@ -199,6 +240,8 @@ class App:
         if self._runner:
             await self._runner.cleanup()
         if hasattr(self, "services"):
+            if self.services.matrix.sent_log is not None:
+                await self.services.matrix.sent_log.flush()
             await self.services.matrix.close()
             await self.services.store.close()
         self._tasks.clear()
@@ -211,11 +254,7 @@ class App:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
-            waiter = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, self._tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if self._tasks[0].done() and not self._tasks[0].cancelled():
-                self._tasks[0].result()
+            await self._watch(stop)
         finally:
             log.info("stopping")
             await self.stop()

@@ -48,7 +48,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     install_log_filter()  # event content and credentials never reach the log (issue 14)
     from bot.app import App
 
-    asyncio.run(App(config).run_forever())
+    try:
+        asyncio.run(App(config).run_forever())
+    except Exception:
+        # A dead task or a failed start: exit non-zero so a supervisor restarts the bot.
+        logging.getLogger("backchannel").exception("stopped on a failure")
+        return 1
     return 0
 
 

@@ -95,12 +95,16 @@ class BotSettings(Section):
     command_prefix: str = Field(default="!", min_length=1, max_length=3)
     data_dir: Path = Path("data")
     log_level: str = "INFO"
+    # Events of different threads are handled in parallel, up to this many at once.
+    max_concurrent_events: int = Field(default=32, ge=1, le=1024)
 
 
 class WebSettings(Section):
     enabled: bool = True
     listen: str = Field(default="127.0.0.1:8080", pattern=r"^\S+:\d+$")
     ready_max_sync_age_s: float = 120.0
+    # /readyz fails when events wait and none has finished for this long.
+    ready_max_stall_s: float = Field(default=120.0, gt=0)
 
 
 class Config(BaseSettings):

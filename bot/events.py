@@ -37,6 +37,7 @@ class Event(BaseModel):
     membership: str | None = None
     prev_membership: str | None = None
     is_edit: bool = False
+    has_relation: bool = False  # a non-thread relation: this event cannot root a thread
     backlog: bool = False  # sent before this process's start cutoff: never act punitively
 
     @property
@@ -50,53 +51,106 @@ class Event(BaseModel):
         return url if isinstance(url, str) and url.startswith("mxc://") else None
 
 
-def _relation(content: dict[str, Any]) -> dict[str, Any]:
-    rel = content.get("m.relates_to")
-    return rel if isinstance(rel, dict) else {}
+class _Reader:
+    """Reads fields of untrusted event JSON: a value of the wrong type counts as absent.
+
+    Any customer can put a number, list, dict or boolean where an id or a string
+    belongs; nothing downstream should ever see one. Each field found with a
+    wrong type is reported by name (``malformed``) so it can be counted.
+    """
+
+    def __init__(self, malformed: list[str] | None) -> None:
+        self.malformed = malformed if malformed is not None else []
+
+    def _bad(self, field: str, value: Any) -> None:
+        if value is not None:
+            self.malformed.append(field)
+
+    def text(self, obj: dict[str, Any], key: str, field: str) -> str | None:
+        value = obj.get(key)
+        if isinstance(value, str):
+            return value
+        self._bad(field, value)
+        return None
+
+    def obj(self, obj: dict[str, Any], key: str, field: str) -> dict[str, Any]:
+        value = obj.get(key)
+        if isinstance(value, dict):
+            return value
+        self._bad(field, value)
+        return {}
+
+    def number(self, obj: dict[str, Any], key: str, field: str) -> int:
+        value = obj.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self._bad(field, value)
+        return 0
 
 
-def parse_event(room_id: str, raw: dict[str, Any], *, cutoff_ms: int = 0) -> Event:
-    """Build an Event from a raw client-server API event dict (as /sync or /messages give it)."""
-    etype = raw.get("type", "")
-    content = raw.get("content") or {}
-    if not isinstance(content, dict):
-        content = {}
-    rel = _relation(content)
-    ts = int(raw.get("origin_server_ts") or 0)
+def parse_event(
+    room_id: str, raw: dict[str, Any], *, cutoff_ms: int = 0, malformed: list[str] | None = None
+) -> Event:
+    """Build an Event from a raw client-server API event dict (as /sync or /messages give it).
+
+    Never raises on content: a field of the wrong type is treated as absent and
+    its name appended to ``malformed`` (when given).
+    """
+    r = _Reader(malformed)
+    if not isinstance(raw, dict):
+        r.malformed.append("event")
+        raw = {}
+    etype = r.text(raw, "type", "type") or ""
+    content = r.obj(raw, "content", "content")
+    rel = r.obj(content, "m.relates_to", "m.relates_to")
+    rel_type = r.text(rel, "rel_type", "rel_type")
+    rel_target = r.text(rel, "event_id", "relates_to.event_id")
+    ts = r.number(raw, "origin_server_ts", "origin_server_ts")
     fields: dict[str, Any] = {
-        "event_id": raw.get("event_id", ""),
+        "event_id": r.text(raw, "event_id", "event_id") or "",
         "room_id": room_id,
-        "sender": raw.get("sender", ""),
+        "sender": r.text(raw, "sender", "sender") or "",
         "ts": ts,
         "type": etype,
         "content": content,
         "backlog": ts < cutoff_ms,
-        "state_key": raw.get("state_key"),
+        "state_key": r.text(raw, "state_key", "state_key"),
+        # A relation other than m.thread (a reference, an edit, an annotation) means
+        # Synapse refuses to start a thread from this event: reply to it plainly.
+        "has_relation": rel_type is not None and rel_type != "m.thread",
     }
     if etype == "m.room.message":
         new_content = content.get("m.new_content")
-        is_edit = rel.get("rel_type") == "m.replace" and isinstance(new_content, dict)
-        body = (new_content if is_edit else content).get("body", "")
+        is_edit = rel_type == "m.replace" and isinstance(new_content, dict)
+        if rel_type == "m.replace" and not is_edit:
+            r._bad("m.new_content", new_content)
+        source = new_content if is_edit and isinstance(new_content, dict) else content
+        in_reply = r.obj(rel, "m.in_reply_to", "m.in_reply_to")
         fields.update(
             kind=Kind.message,
-            body=body if isinstance(body, str) else "",
-            msgtype=content.get("msgtype"),
+            body=r.text(source, "body", "body") or "",
+            msgtype=r.text(content, "msgtype", "msgtype"),
             is_edit=is_edit,
-            relates_to=rel.get("event_id") if is_edit else None,
-            thread_root=rel.get("event_id") if rel.get("rel_type") == "m.thread" else None,
-            reply_to=(rel.get("m.in_reply_to") or {}).get("event_id"),
+            relates_to=rel_target if is_edit else None,
+            thread_root=rel_target if rel_type == "m.thread" else None,
+            reply_to=r.text(in_reply, "event_id", "m.in_reply_to.event_id"),
         )
-    elif etype == "m.reaction" and rel.get("rel_type") == "m.annotation":
-        fields.update(kind=Kind.reaction, relates_to=rel.get("event_id"), key=rel.get("key"))
+        r.text(source, "formatted_body", "formatted_body")  # counted; readers check the type
+    elif etype == "m.reaction" and rel_type == "m.annotation":
+        fields.update(kind=Kind.reaction, relates_to=rel_target, key=r.text(rel, "key", "key"))
     elif etype == "m.room.member":
-        prev = (raw.get("unsigned") or {}).get("prev_content") or {}
+        unsigned = r.obj(raw, "unsigned", "unsigned")
+        prev = r.obj(unsigned, "prev_content", "prev_content")
         fields.update(
             kind=Kind.member,
-            membership=content.get("membership"),
-            prev_membership=prev.get("membership") if isinstance(prev, dict) else None,
+            membership=r.text(content, "membership", "membership"),
+            prev_membership=r.text(prev, "membership", "prev_content.membership"),
         )
     elif etype == "m.room.redaction":
-        fields.update(kind=Kind.redaction, relates_to=raw.get("redacts") or content.get("redacts"))
+        fields.update(
+            kind=Kind.redaction,
+            relates_to=r.text(raw, "redacts", "redacts") or r.text(content, "redacts", "redacts"),
+        )
     elif "state_key" in raw:
         fields.update(kind=Kind.state)
     else:

@@ -4,7 +4,17 @@
   ``full_state`` so room state (members, power levels) is rebuilt.
 - A ``limited`` timeline is backfilled from ``prev_batch`` back to the previous
   token, so a burst larger than the timeline limit loses nothing.
-- A ledger of handled event ids makes redelivery harmless.
+- A ledger of handled event ids makes redelivery harmless. An event is marked
+  handled only after its effects; one that was in flight when the process died
+  is handled again (its sends carry the same transaction ids, see bot/txn.py,
+  so the homeserver drops the repeats), and one that was in flight in
+  ``MAX_ATTEMPTS`` runs is marked failed and skipped, so no event can stop the
+  bot for good.
+- Events are handled in parallel across threads, in order within a thread and
+  within one sender's commands (bot/ordering.py). The sync token is saved only
+  when every event of its batch, and of all earlier batches, is handled: a
+  crash resumes from the last batch that was completely handled, and the
+  ledger skips what of the later batches was already done.
 - Events older than the bot's birth (its first start on this data directory)
   are never acted on; events from before this process started are marked
   ``backlog`` so protections do not punish after downtime.
@@ -20,11 +30,13 @@ from typing import Any
 
 import nio
 
+from bot import txn
 from bot.clock import Clock, unix, utcnow
 from bot.events import Event, parse_event
 from bot.matrix import MatrixError, MatrixGateway, check
 from bot.matrix.undecryptable import PendingDecryption
 from bot.metrics import Metrics
+from bot.ordering import GLOBAL, KeyedScheduler, order_of
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,15 +47,22 @@ MIGRATIONS = [
     CREATE TABLE handled_events (event_id TEXT PRIMARY KEY, handled_at REAL NOT NULL);
     CREATE INDEX handled_events_at ON handled_events(handled_at)
     """,
+    # status: handled | failed | started (in flight when a run died); attempts: runs that started it
+    """
+    ALTER TABLE handled_events ADD COLUMN status TEXT NOT NULL DEFAULT 'handled';
+    ALTER TABLE handled_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0
+    """,
 ]
 
+MAX_ATTEMPTS = 2  # runs that may die while handling one event before it is skipped
+
 LEDGER_KEEP_SECONDS = 30 * 24 * 3600
-CLOCK_SKEW_MS = 5 * 60 * 1000  # homeserver clock vs ours
 RECENT_IN_MEMORY = 50_000
 
 Dispatch = Callable[[Event], Awaitable[None]]
 InviteHandler = Callable[[str, str], Awaitable[None]]
 Job = Callable[[], Awaitable[None]]
+Work = tuple[Job, tuple[str, ...], str, bool]  # job, ordering keys, scope (room), barrier
 
 
 class Ledger:
@@ -63,14 +82,39 @@ class Ledger:
 
     async def seen(self, event_id: str) -> bool:
         return (
-            await self.store.fetchval("SELECT 1 FROM handled_events WHERE event_id=?", (event_id,))
+            await self.store.fetchval(
+                "SELECT 1 FROM handled_events WHERE event_id=? AND status != 'started'",
+                (event_id,),
+            )
             is not None
         )
 
-    async def mark(self, event_id: str) -> None:
+    async def begin_replay(self, event_id: str) -> str:
+        """For an event an earlier run may have seen: ``skip``, ``give_up`` or ``handle``.
+
+        ``handle`` also records that this run started it, so a run that dies on it
+        counts as an attempt even though nothing else was written.
+        """
+        row = await self.store.fetchone(
+            "SELECT status, attempts FROM handled_events WHERE event_id=?", (event_id,)
+        )
+        if row is not None and row["status"] != "started":
+            return "skip"
+        if row is not None and int(row["attempts"]) >= MAX_ATTEMPTS:
+            return "give_up"
         await self.store.execute(
-            "INSERT OR IGNORE INTO handled_events(event_id, handled_at) VALUES (?, ?)",
+            "INSERT INTO handled_events(event_id, handled_at, status, attempts) "
+            "VALUES (?, ?, 'started', 1) ON CONFLICT(event_id) DO UPDATE SET "
+            "attempts=attempts+1, handled_at=excluded.handled_at",
             (event_id, unix(self.clock)),
+        )
+        return "handle"
+
+    async def mark(self, event_id: str, status: str = "handled") -> None:
+        await self.store.execute(
+            "INSERT INTO handled_events(event_id, handled_at, status) VALUES (?, ?, ?) "
+            "ON CONFLICT(event_id) DO UPDATE SET status=excluded.status, handled_at=excluded.handled_at",
+            (event_id, unix(self.clock), status),
         )
 
     async def prune(self) -> None:
@@ -93,6 +137,8 @@ class Intake:
         sync_timeout_ms: int,
         max_failures: int = 20,
         clock: Clock = utcnow,
+        concurrency: int = 32,
+        command_prefix: str = "!",
     ) -> None:
         self.matrix = matrix
         self.ledger = Ledger(store, clock)
@@ -107,7 +153,9 @@ class Intake:
         self.birth_ms = self.process_start_ms
         self._handled: dict[str, None] = {}  # insertion-ordered: oldest evicted first
         self.synced_once = asyncio.Event()
-        self._queue: asyncio.Queue[tuple[list[Job], str] | None] = asyncio.Queue(maxsize=64)
+        self._queue: asyncio.Queue[tuple[list[Work], str] | None] = asyncio.Queue(maxsize=64)
+        self.scheduler = KeyedScheduler(concurrency)
+        self.command_prefix = command_prefix
         self._stopping = asyncio.Event()
         self.last_sync_ok = 0.0
         self.pending = PendingDecryption()
@@ -141,11 +189,12 @@ class Intake:
             }
         }
         consumer = asyncio.create_task(self._consume(), name="intake-handlers")
+        self._consumer = consumer
         try:
             while not self._stopping.is_set() and not consumer.done():
                 try:
                     resp = await self._sync_once(token, first, sync_filter)
-                    batch = await self._collect(resp, token)
+                    batch = await self._collect(resp, token, replay=first)
                 except (TimeoutError, MatrixError, OSError) as exc:
                     if self._stopping.is_set():
                         break
@@ -176,14 +225,42 @@ class Intake:
             if not consumer.done():
                 await self._queue.put(None)
                 await consumer
+        if consumer.done() and not consumer.cancelled() and consumer.exception():
+            raise RuntimeError("event handling stopped") from consumer.exception()
+        if not self._stopping.is_set():
+            raise RuntimeError("event handling stopped")  # never silently deaf
 
     async def _consume(self) -> None:
-        while (item := await self._queue.get()) is not None:
-            batch, token = item
-            for job in batch:
-                await job()
+        """Hand each batch's events to the scheduler; save tokens in order as batches complete."""
+        saves: asyncio.Queue[tuple[list[asyncio.Future[None]], str] | None] = asyncio.Queue()
+        saver = asyncio.create_task(self._save_tokens(saves), name="intake-tokens")
+        try:
+            while (item := await self._queue.get()) is not None:
+                if saver.done():
+                    break
+                batch, token = item
+                dones = [await self.scheduler.submit(*w) for w in batch]
+                saves.put_nowait((dones, token))
+            await self.scheduler.drain()
+        finally:
+            saves.put_nowait(None)
+            await saver
+
+    async def _save_tokens(
+        self, saves: asyncio.Queue[tuple[list[asyncio.Future[None]], str] | None]
+    ) -> None:
+        while (item := await saves.get()) is not None:
+            dones, token = item
+            if dones:
+                await asyncio.gather(*dones)
             await self.ledger.put("next_batch", token)
             self.synced_once.set()  # the first batch (invites included) is fully handled
+
+    def stalled_for(self) -> float:
+        """Seconds events have waited without any finishing (0 when nothing waits)."""
+        if self.scheduler.pending:
+            return self.scheduler.stalled_for()
+        return 0.0
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -212,16 +289,18 @@ class Intake:
         await self.matrix.sync_processed()
         return resp
 
-    async def _collect(self, resp: nio.SyncResponse, since: str | None) -> list[Job]:
+    async def _collect(
+        self, resp: nio.SyncResponse, since: str | None, *, replay: bool = False
+    ) -> list[Work]:
         """The batch's work, in order: invites, then each room's timeline (backfilled if limited)."""
-        jobs: list[Job] = []
+        jobs: list[Work] = []
         for room_id in resp.rooms.invite:
             inviter = _inviter(resp.rooms.invite[room_id], self.matrix.user_id)
-            jobs.append(
-                partial(self._guard, partial(self.on_invite, room_id, inviter), f"invite {room_id}")
-            )
+            jobs.append((partial(self._invite, room_id, inviter), (), GLOBAL, True))
         for room_id, raw in self._late_keys(resp):
-            jobs.append(partial(self._one, room_id, raw))
+            work = self._work(room_id, raw, replay=replay)
+            if work is not None:
+                jobs.append(work)
         for room_id, room in resp.rooms.join.items():
             for ev in room.state:
                 self._note_state(room_id, ev.source)
@@ -237,13 +316,46 @@ class Intake:
                     self.metrics.errors.labels("backfill").inc()
                     log.exception("backfill of %s failed", room_id)
             for raw in raw_events:
-                raw = _decrypted(self.matrix, room_id, raw)
-                if raw.get("type") == "m.room.encrypted":
-                    await self._undecryptable(room_id, raw)
-                    continue
-                self._note_state(room_id, raw)
-                jobs.append(partial(self._one, room_id, raw))
+                if isinstance(raw, dict) and raw.get("type") == "m.room.encrypted":
+                    # Keep what we cannot decrypt yet: its room key may come in a later sync.
+                    clear = _decrypted(self.matrix, room_id, raw)
+                    if clear.get("type") == "m.room.encrypted":
+                        await self._undecryptable(room_id, raw)
+                        continue
+                    raw = clear
+                work = self._work(room_id, raw, replay=replay)
+                if work is not None:
+                    jobs.append(work)
         return jobs
+
+    def _work(self, room_id: str, raw: Any, *, replay: bool = False) -> Work | None:
+        """Parse one raw event (never raises: bad content is counted and treated as absent)."""
+        try:
+            raw = _decrypted(self.matrix, room_id, raw)
+            self._note_state(room_id, raw)
+            malformed: list[str] = []
+            event = parse_event(room_id, raw, cutoff_ms=self.process_start_ms, malformed=malformed)
+            for name in malformed:
+                self.metrics.malformed.labels(name).inc()
+        except Exception:
+            self.metrics.errors.labels("parse").inc()
+            log.exception("could not read an event in %s", room_id)
+            return None
+        if not event.event_id or event.type == "m.room.encrypted" or event.ts < self.birth_ms:
+            return None
+        if event.sender == self.matrix.user_id:
+            # Our own echo (one per reply): nothing handles it, so skip the ledger's
+            # two SQLite round trips, which cost more CPU than the rest of the path.
+            return None
+        keys, barrier = order_of(event, self.command_prefix)
+        # Only the first sync of a process (from the saved token) and anything stamped
+        # before the start can hold events an earlier run handled or died on; later
+        # syncs bring only what the server had not got when this run first synced.
+        replay = replay or event.ts < self.process_start_ms
+        return (partial(self._one, event, replay), keys, room_id, barrier)
+
+    async def _invite(self, room_id: str, inviter: str) -> None:
+        await self._guard(partial(self.on_invite, room_id, inviter), f"invite {room_id}")
 
     def _late_keys(self, resp: nio.SyncResponse) -> list[tuple[str, dict[str, Any]]]:
         """Kept events whose room keys this sync brought, now decrypted."""
@@ -292,40 +404,58 @@ class Intake:
 
     def _note_state(self, room_id: str, raw: dict[str, Any]) -> None:
         if raw.get("type") == "m.room.create":
-            self.matrix.note_create_event(room_id, raw)
+            try:
+                self.matrix.note_create_event(room_id, raw)
+            except Exception:  # a malformed create event must not stop the batch
+                self.metrics.errors.labels("parse").inc()
+                log.exception("could not read the create event of %s", room_id)
 
-    async def _one(self, room_id: str, raw: dict[str, Any]) -> None:
-        event_id = raw.get("event_id")
-        if not event_id or raw.get("type") == "m.room.encrypted":
+    async def _one(self, event: Event, replay: bool = True) -> None:
+        event_id = event.event_id
+        if event_id in self._handled:
             return
-        if int(raw.get("origin_server_ts") or 0) < self.birth_ms:
-            return
-        if raw.get("sender") == self.matrix.user_id:
-            # Our own echo (one per reply): nothing handles it, so skip the ledger's
-            # two SQLite round trips, which cost more CPU than the rest of the path.
-            return
-        ts = int(raw.get("origin_server_ts") or 0)
-        # Only events from around or before this process's start can have been
-        # handled by an earlier run; newer ones are checked in memory, which
-        # saves a SQLite round trip per event on the hot path.
-        if event_id in self._handled or (
-            ts < self.process_start_ms + CLOCK_SKEW_MS and await self.ledger.seen(event_id)
-        ):
-            return
-        event = parse_event(room_id, raw, cutoff_ms=self.process_start_ms)
-        self.metrics.sync_lag.set(max(0.0, unix(self.clock) - event.ts / 1000))
-        await self._guard(partial(self.dispatch, event), f"event {event_id}")
-        await self.ledger.mark(event_id)
+        # Events an earlier run cannot have seen are checked in memory only, which
+        # saves SQLite round trips per event on the hot path.
+        try:
+            if replay:
+                verdict = await self.ledger.begin_replay(event_id)
+                if verdict == "skip":
+                    self._remember(event_id)
+                    return
+                if verdict == "give_up":
+                    log.error("event %s was in flight in %d runs: skipped", event_id, MAX_ATTEMPTS)
+                    self.metrics.errors.labels("poison_event").inc()
+                    await self.ledger.mark(event_id, "failed")
+                    self._remember(event_id)
+                    return
+            self.metrics.sync_lag.set(max(0.0, unix(self.clock) - event.ts / 1000))
+            status = "handled"
+            with txn.caused_by(f"event:{event_id}", replay=replay):
+                try:
+                    await self.dispatch(event)
+                except Exception:  # counted by the router; recorded, and never retried
+                    log.exception("handling %s failed", event_id)
+                    status = "failed"
+            await self.ledger.mark(event_id, status)
+        except Exception:
+            # The ledger itself failed (disk full, say): count it, keep going.
+            self.metrics.errors.labels("ledger").inc()
+            log.exception("ledger failed for %s", event_id)
+        self._remember(event_id)
+
+    def _remember(self, event_id: str) -> None:
         self._handled[event_id] = None
         if len(self._handled) > RECENT_IN_MEMORY:
             del self._handled[next(iter(self._handled))]
 
-    async def _guard(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+    async def _guard(self, work: Callable[[], Awaitable[None]], what: str) -> bool:
         try:
             await work()
         except Exception:
             self.metrics.errors.labels("intake").inc()
             log.exception("%s failed", what)
+            return False
+        return True
 
 
 def _inviter(invite_room: Any, me: str) -> str:

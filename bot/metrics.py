@@ -50,6 +50,12 @@ class Metrics:
             "Kept undecryptable events decrypted later, when their room key arrived",
             registry=self.registry,
         )
+        self.malformed = Counter(
+            "backchannel_malformed_fields_total",
+            "Event fields of the wrong type, treated as absent, by field",
+            ["field"],
+            registry=self.registry,
+        )
 
     def synced(self, now: float) -> None:
         self.last_sync.set(now)

@@ -52,7 +52,7 @@ class Router:
             await self._route(ctx)
         except Exception:
             metrics.errors.labels("handler").inc()
-            log.exception("handling %s failed", event.event_id)
+            raise  # the intake logs it and records the event as failed
         finally:
             metrics.handler_seconds.observe(time.perf_counter() - started)
 

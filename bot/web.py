@@ -17,19 +17,28 @@ def build_web_app(
     max_sync_age_s: float,
     clock: Clock = utcnow,
     cross_signed: Callable[[], bool | None] = lambda: None,
+    stalled_for: Callable[[], float] = lambda: 0.0,
+    max_stall_s: float = 120.0,
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
         age = unix(clock) - last_sync()
+        # Syncing is not enough: events that wait while none finishes mean a deaf bot.
+        stalled = stalled_for()
         # An unsigned device with encryption on is not ready: Element users in encrypted
         # rooms can neither read the bot nor reach it, so the operator must act (the
         # reason is in the log and check-config --online). None: not applicable.
         signed = cross_signed()
-        ready = age <= max_sync_age_s and signed is not False
+        ready = age <= max_sync_age_s and stalled <= max_stall_s and signed is not False
         return web.json_response(
-            {"ready": ready, "last_sync_age_s": round(age, 1), "cross_signed": signed},
+            {
+                "ready": ready,
+                "last_sync_age_s": round(age, 1),
+                "handling_stalled_s": round(stalled, 1),
+                "cross_signed": signed,
+            },
             status=200 if ready else 503,
         )
 

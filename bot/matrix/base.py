@@ -8,6 +8,7 @@ import logging
 from nio import AsyncClient
 
 from bot.config import MatrixSettings
+from bot.txn import SentLog
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class GatewayBase:
     _dm_rooms: dict[str, str]
     _creators: dict[str, set[str]]
     _sync_done: asyncio.Condition
+    sent_log: SentLog | None
 
     @property
     def user_id(self) -> str:

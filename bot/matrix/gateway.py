@@ -25,6 +25,7 @@ from bot.matrix.media import Media, MediaStore
 from bot.matrix.reading import Reading
 from bot.matrix.rooms import Rooms
 from bot.matrix.sending import Sending
+from bot.txn import SentLog
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
         self._creators: dict[str, set[str]] = {}
         self._sync_done = asyncio.Condition()
         self.cross_signing = cross_signing.CrossSigningStatus(reason="not logged in yet")
+        self.sent_log: SentLog | None = None  # set by the app once the store is open
 
     # ---- session -------------------------------------------------------------
 

@@ -7,11 +7,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import nio
+from nio.api import MessageDirection
 
+from bot import msgsize
 from bot.events import Event
 from bot.matrix.base import GatewayBase
-from bot.matrix.errors import check
+from bot.matrix.errors import MatrixError, check
+from bot.matrix.reading import _source
 from bot.text import html_to_plain
+from bot.txn import CONTENT_KEY
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +24,8 @@ class Sending(GatewayBase):
     if TYPE_CHECKING:  # rooms.py: the direct room with a user
 
         async def dm_room(self, user_id: str) -> str: ...
+
+        def _raw_decrypted(self, ev: Any) -> dict[str, Any]: ...  # reading.py
 
     # ---- sending -------------------------------------------------------------------
 
@@ -35,6 +41,7 @@ class Sending(GatewayBase):
         msgtype: str = "m.notice",
         extra: dict[str, Any] | None = None,
         txn_id: str | None = None,
+        cause: str | None = None,
     ) -> str:
         """Send trusted HTML (callers escape user text) with a plain-text body.
 
@@ -43,6 +50,8 @@ class Sending(GatewayBase):
 
         ``m.mentions`` is always set, so only the listed users are pinged and
         no "@room" or display name in quoted user text can notify anyone.
+        ``cause`` names why a background sender sends (see bot/txn.py); inside
+        an event's handling the event is the cause and it can be left out.
         """
         content: dict[str, Any] = {
             "msgtype": msgtype,
@@ -62,35 +71,104 @@ class Sending(GatewayBase):
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         if extra:
             content.update(extra)
-        return await self.send_raw(room_id, "m.room.message", content, txn_id=txn_id)
+        try:
+            return await self.send_raw(
+                room_id, "m.room.message", content, cause=cause, txn_id=txn_id
+            )
+        except MatrixError as exc:
+            if not thread_root or not _thread_refused(exc):
+                raise
+        # The root has a relation of its own (a reference, an edit): Synapse refuses
+        # to start a thread there, so answer with a plain reply instead of not at all.
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to or thread_root}}
+        return await self.send_raw(room_id, "m.room.message", content, cause=cause, txn_id=txn_id)
 
-    async def send_dm(self, user_id: str, html: str, plain: str | None = None) -> str:
-        return await self.send(await self.dm_room(user_id), html, plain)
+    async def send_dm(
+        self, user_id: str, html: str, plain: str | None = None, *, cause: str | None = None
+    ) -> str:
+        return await self.send(await self.dm_room(user_id), html, plain, cause=cause)
 
     async def send_raw(
         self,
         room_id: str,
         event_type: str,
         content: dict[str, Any],
+        *,
+        cause: str | None = None,
         txn_id: str | None = None,
     ) -> str:
+        """Send one event with a transaction id derived from its cause (bot/txn.py), or with
+        ``txn_id`` when the caller derives its own (then it alone answers for resends)."""
         if room_id not in self.client.rooms:
             # nio sends only into rooms a sync has shown it (it needs their
             # encryption state), e.g. a DM created a moment ago.
             await self.wait_for_room(room_id)
+        if event_type == "m.room.message":
+            content = msgsize.fit(content)
+        plan = None
+        if self.sent_log is not None and txn_id is None:
+            plan = await self.sent_log.plan(
+                room_id, event_type, self.client.device_id or "", self._find_sent, cause
+            )
+            if plan.already:
+                log.info("not sending again: %s was sent before a restart", plan.already)
+                return plan.already
+            if plan.txn_id:
+                content = {**content, CONTENT_KEY: plan.txn_id}
         resp = await self.client.room_send(
-            room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+            room_id,
+            event_type,
+            content,
+            ignore_unverified_devices=True,
+            tx_id=txn_id or (plan.txn_id if plan else None),
         )
         event_id: str = check(resp, nio.RoomSendResponse, f"send to {room_id}").event_id
+        if plan is not None and self.sent_log is not None:
+            self.sent_log.sent(plan, event_id)
         return event_id
 
+    async def _find_sent(self, room_id: str, txn: str) -> str | None:
+        """Our own recent event in ``room_id`` that carries transaction id ``txn``, if any."""
+        token = self.client.next_batch
+        if not token:
+            return None
+        resp = await self.client.room_messages(
+            room_id, start=token, direction=MessageDirection.back, limit=200
+        )
+        if not isinstance(resp, nio.RoomMessagesResponse):
+            return None
+        for ev in resp.chunk:
+            src = _source(ev)
+            if src.get("sender") != self.user_id:
+                continue
+            if isinstance(ev, nio.MegolmEvent):
+                src = self._raw_decrypted(ev)
+            content = src.get("content")
+            if isinstance(content, dict) and content.get(CONTENT_KEY) == txn:
+                return str(src.get("event_id"))
+        return None
+
     async def reply(self, event: Event, html: str, plain: str | None = None, **kw: Any) -> str:
-        """Answer ``event`` in its thread (with a reply fallback for thread-less clients)."""
+        """Answer ``event`` in its thread (with a reply fallback for thread-less clients).
+
+        An event that has a relation of its own (a reference, say) cannot root
+        a thread: it gets a plain reply.
+        """
+        if event.has_relation and not event.thread_root:
+            return await self.send(event.room_id, html, plain, reply_to=event.event_id, **kw)
         return await self.send(
             event.room_id, html, plain, thread_root=event.thread_id, reply_to=event.event_id, **kw
         )
 
-    async def edit(self, room_id: str, event_id: str, html: str, plain: str | None = None) -> str:
+    async def edit(
+        self,
+        room_id: str,
+        event_id: str,
+        html: str,
+        plain: str | None = None,
+        *,
+        cause: str | None = None,
+    ) -> str:
         plain = plain if plain is not None else html_to_plain(html)
         new = {
             "msgtype": "m.notice",
@@ -105,12 +183,19 @@ class Sending(GatewayBase):
             "m.new_content": new,
             "m.relates_to": {"rel_type": "m.replace", "event_id": event_id},
         }
-        return await self.send_raw(room_id, "m.room.message", content)
+        return await self.send_raw(room_id, "m.room.message", content, cause=cause)
 
-    async def react(self, room_id: str, event_id: str, key: str) -> str:
+    async def react(
+        self, room_id: str, event_id: str, key: str, *, cause: str | None = None
+    ) -> str:
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
-        return await self.send_raw(room_id, "m.reaction", content)
+        return await self.send_raw(room_id, "m.reaction", content, cause=cause)
 
     async def redact(self, room_id: str, event_id: str, reason: str | None = None) -> None:
         resp = await self.client.room_redact(room_id, event_id, reason)
         check(resp, nio.RoomRedactResponse, f"redact {event_id}")
+
+
+def _thread_refused(exc: MatrixError) -> bool:
+    text = str(exc).lower()
+    return "thread" in text and "relation" in text

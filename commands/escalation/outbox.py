@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bot.html import esc
 from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError
+from bot.txn import caused_by
 from commands.escalation.part import Part
 from commands.escalation.reconcile import NotSettled, Reconciler
 from commands.escalation.repository import OUTBOX_KEEP_DAYS
@@ -75,32 +76,40 @@ class Outbox(Part):
                 await self.store.execute(
                     "UPDATE rt_outbox SET attempts=attempts+1 WHERE id=?", (item["id"],)
                 )
-                try:
-                    if item["kind"] == "create":
-                        await self._do_create(item, row)
-                    else:
-                        await self._do_message(item, row)
-                    self.rt_failed_at = None
-                except NotSettled as exc:
-                    self.rt_failed_at = None
-                    waiting.add((item["room_id"], item["thread_id"]))
-                    self._retry_at = min(self._retry_at or exc.retry_at, exc.retry_at)
-                    await self._note_error(item["id"], str(exc))
-                except RTUnavailable as exc:
-                    self.rt_failed_at = self.now()
-                    self.esc.queued.wake()
-                    self.reconcile.failed(item["id"], exc)
-                    await self._note_error(item["id"], str(exc))
-                    log.warning("RT unavailable, outbox paused (%d pending): %s", len(items), exc)
-                    return False
-                except RTError as exc:
-                    self.reconcile.forget(item["id"])
-                    await self._permanent_failure(item, row, exc)
-                except MatrixError as exc:
-                    # Unknown outcome / cannot build the message now: keep it, retry later.
-                    await self._note_error(item["id"], f"{type(exc).__name__}: {exc}")
-                    log.warning("outbox item %s postponed: %s", item["id"], exc)
-                    return False
+                # The item is the cause of its sends: a retry (or a restart) sends the same
+                # transaction ids again, which Synapse drops as repeats (bot/txn.py). The
+                # "failed" notice is another message: a cause of its own (the "queued"
+                # notice has its own txn id, commands/escalation/queued.py).
+                with caused_by(f"outbox:{item['id']}:{item['kind']}", replay=True):
+                    try:
+                        if item["kind"] == "create":
+                            await self._do_create(item, row)
+                        else:
+                            await self._do_message(item, row)
+                        self.rt_failed_at = None
+                    except NotSettled as exc:
+                        self.rt_failed_at = None
+                        waiting.add((item["room_id"], item["thread_id"]))
+                        self._retry_at = min(self._retry_at or exc.retry_at, exc.retry_at)
+                        await self._note_error(item["id"], str(exc))
+                    except RTUnavailable as exc:
+                        self.rt_failed_at = self.now()
+                        self.esc.queued.wake()
+                        self.reconcile.failed(item["id"], exc)
+                        await self._note_error(item["id"], str(exc))
+                        log.warning(
+                            "RT unavailable, outbox paused (%d pending): %s", len(items), exc
+                        )
+                        return False
+                    except RTError as exc:
+                        self.reconcile.forget(item["id"])
+                        with caused_by(f"outbox:{item['id']}:failed", replay=True):
+                            await self._permanent_failure(item, row, exc)
+                    except MatrixError as exc:
+                        # Unknown outcome / cannot build the message now: keep it, retry later.
+                        await self._note_error(item["id"], f"{type(exc).__name__}: {exc}")
+                        log.warning("outbox item %s postponed: %s", item["id"], exc)
+                        return False
             await self._post_missing_replies()
             await self.pending_count()
             return True
