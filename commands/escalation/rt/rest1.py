@@ -83,6 +83,11 @@ POLL_OVERLAP_S = 120
 # ---------------------------------------------------------------------------- client
 
 
+# RT stamps LastUpdated in whole seconds; a read this long after a stamp was first seen
+# started after that second ended, so it saw every update carrying that stamp.
+STAMP_SETTLED_S = 1.2
+
+
 @dataclass
 class _PollState:
     """What the poll remembers between calls (in memory; a restart re-derives it)."""
@@ -91,6 +96,10 @@ class _PollState:
     deferred: dict[int, int] = field(default_factory=dict)  # ticket -> lower txn bound
     returned: set[int] = field(default_factory=set)  # txn ids already handed out
     seen: dict[int, str] = field(default_factory=dict)  # ticket -> LastUpdated when read
+    # ticket -> (LastUpdated, time.monotonic() when a search first showed it): RT's stamps are
+    # whole seconds, so a history read counts as complete for a stamp only when it started
+    # after that second was surely over (an update later in the same second keeps the stamp).
+    first_seen: dict[int, tuple[str, float]] = field(default_factory=dict)
 
 
 class RTRest1Client:
@@ -639,6 +648,11 @@ class RTRest1Client:
         if window is not None:
             query += f" AND LastUpdated >= '-{window} seconds'"
         updated = await self._search_updated(query)
+        searched = time.monotonic()
+        for tid, stamp in updated.items():
+            if st.first_seen.get(tid, ("", 0.0))[0] != stamp:
+                st.first_seen[tid] = (stamp, searched)
+        st.first_seen = {t: v for t, v in st.first_seen.items() if t in updated}
         # A ticket whose LastUpdated is what it was when its history was last read has
         # nothing new: the overlap window does not make the poll read it again.
         for tid, stamp in updated.items():
@@ -650,6 +664,7 @@ class RTRest1Client:
         budget = self.settings.poll_max_transactions
         found: list[Transaction] = []
         for tid, bound in batch:
+            read_at = time.monotonic()
             history = await self._history(tid)
             new = [
                 (t, d)
@@ -673,7 +688,8 @@ class RTRest1Client:
                 found.append(txn)
             if done:
                 del st.deferred[tid]
-                if tid in updated:
+                stamp_at = st.first_seen.get(tid, ("", read_at))[1]
+                if tid in updated and read_at >= stamp_at + STAMP_SETTLED_S:
                     st.seen[tid] = updated[tid]
         if st.deferred:
             log.info("RT poll: %d updated ticket(s) left for the next poll", len(st.deferred))
