@@ -23,6 +23,7 @@ from bot.capability import capabilities
 from bot.clock import utcnow
 from bot.config import Config
 from bot.context import Services
+from bot.followed import followed_rooms
 from bot.intake import Intake
 from bot.matrix import MatrixError, MatrixGateway
 from bot.metrics import Metrics
@@ -169,6 +170,7 @@ class App:
         """Join the configured rooms and DMs from known users; leave everything else."""
         matrix = self.services.matrix
         wanted = room_id in (self.config.rooms.support, self.config.rooms.staff)
+        wanted = wanted or followed_rooms(self.services).wants(room_id)  # e.g. policy lists
         known = inviter and (
             inviter in self.config.roles.admins
             or inviter in self.config.roles.engineers
