@@ -89,6 +89,6 @@ async def status(lists: PolicyLists) -> str:
         tail += f"; shadow (would have banned): {shadowed}"
     refused = len({u for u, _ in lists.enforcer.refused})
     if refused:
-        tail += f"; staff named by a rule and left alone: {refused}"
+        tail += f"; staff or the bot named by a rule, left alone: {refused}"
     lines.append(tail + ".")
     return "<br>".join(lines)

@@ -119,7 +119,8 @@ class PolicyLists(BaseProtection):
         async with self.lock:
             followed = {rid for rid in self.room_ids.values() if rid}
             for rid in sorted(followed):
-                await self._load(rid)
+                if self.matrix.knows_room(rid):  # (not joined: the problem is noted, rules kept)
+                    await self._load(rid)
             if all(self.room_ids.values()):  # every entry known: anything else is unfollowed
                 for gone in {r.list_room for r in self.rules.values()} - followed:
                     log.info("policy list %s is no longer followed: its rules are dropped", gone)
