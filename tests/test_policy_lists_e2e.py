@@ -207,6 +207,9 @@ async def test_shadow_mode_bans_nobody_and_says_so_once(world: World) -> None:
         ask = await e.send(world.staff, "!policy sync")
         status = (await e.wait_reply(ask, world.bot.user_id, timeout=30)).body
         assert "shadow (would have banned): 2" in status, status
+        ask = await e.send(world.staff, "!protections")
+        listing = (await e.wait_reply(ask, world.bot.user_id)).body
+        assert "policy_lists: shadow" in listing, listing
     assert not events(e, membership(world, c.user_id, "ban"))
     assert not events(e, membership(world, other.user_id, "ban"))
     assert len(events(e, staff_line(world, "would have banned", c.user_id))) == 1

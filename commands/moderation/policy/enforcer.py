@@ -9,6 +9,7 @@ as the rule does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from prometheus_client import Counter
@@ -57,9 +58,17 @@ class Enforcer:
         members = await self.members()
         for user, row in (await self.store.bans(self.room)).items():
             await self._settle(row, rules, members.get(user), shadow)
-        for user, (membership, _) in sorted(members.items()):
-            if membership in ACTIVE and rules.first(user) is not None:
-                await self.check(user, rules, shadow, fresh=True)
+        # Off the event loop: thousands of members against thousands of rules (BanRules is
+        # never changed once built, only replaced).
+        named = await asyncio.to_thread(
+            lambda: [
+                user
+                for user, (membership, _) in sorted(members.items())
+                if membership in ACTIVE and rules.first(user) is not None
+            ]
+        )
+        for user in named:
+            await self.check(user, rules, shadow, fresh=True)
 
     async def check(self, user: str, rules: BanRules, shadow: bool, *, fresh: bool = False) -> None:
         """``user`` is a member (joined, invited, knocking): ban them if a rule names them.

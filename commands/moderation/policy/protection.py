@@ -91,8 +91,10 @@ class PolicyLists(BaseProtection):
 
     async def run(self) -> None:
         """Join the lists, read them in full, then keep an eye on them until stopped."""
-        if not self.room_ids and not self.rules:
-            return  # nothing configured and nothing left from before
+        if not self.room_ids:
+            if self.rules or await self.store.bans(self.moderator.support):
+                await self.resync()  # lists unconfigured since the last run: lift their bans
+            return
         await self.resync()
         last_full = time.monotonic()
         while True:
@@ -126,6 +128,7 @@ class PolicyLists(BaseProtection):
                     log.info("policy list %s is no longer followed: its rules are dropped", gone)
                     await self.store.replace_list(gone, [])
                     self._set_rules(r for r in self.rules.values() if r.list_room != gone)
+            self.enforcer.failed.clear()  # a ban that failed (rate limit, power) is tried again
             await self._enforce()
 
     async def _join(self) -> None:
