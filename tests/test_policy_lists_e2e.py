@@ -195,7 +195,7 @@ async def test_server_rule_spares_staff_and_a_list_joined_on_invite(world: World
         assert [x.kind for x in said] == ["member"]  # its join, and not a word
 
 
-async def test_shadow_mode_bans_nobody_and_says_so_once(world: World) -> None:
+async def test_shadow_mode_bans_nobody_says_so_once_then_switched_on_bans(world: World) -> None:
     e, c = world.engineer, world.customer
     room = make_list(world)
     ban_user(world, room, c.user_id)
@@ -210,9 +210,17 @@ async def test_shadow_mode_bans_nobody_and_says_so_once(world: World) -> None:
         ask = await e.send(world.staff, "!protections")
         listing = (await e.wait_reply(ask, world.bot.user_id)).body
         assert "policy_lists: shadow" in listing, listing
-    assert not events(e, membership(world, c.user_id, "ban"))
-    assert not events(e, membership(world, other.user_id, "ban"))
-    assert len(events(e, staff_line(world, "would have banned", c.user_id))) == 1
+        await policy_status(world)
+        assert not events(e, membership(world, c.user_id, "ban"))
+        assert not events(e, membership(world, other.user_id, "ban"))
+        assert len(events(e, staff_line(world, "would have banned", c.user_id))) == 1
+        # switched on at runtime: the bans it only reported so far are made
+        ask = await e.send(world.staff, "!protections on policy_lists")
+        await e.wait_reply(ask, world.bot.user_id)
+        for user in (c.user_id, other.user_id):
+            await e.wait_for(membership(world, user, "ban", world.bot.user_id), 20)
+        status = await policy_status(world)
+        assert "Bans held because of a rule: 2" in status and "shadow" not in status, status
 
 
 async def test_a_change_made_while_the_bot_was_down_is_applied_at_start(world: World) -> None:
@@ -233,4 +241,15 @@ async def test_a_change_made_while_the_bot_was_down_is_applied_at_start(world: W
         assert ban.content.get("reason") == "joined while the bot was down"
         status = await policy_status(world)
         assert "1 user bans" in status and "Bans held because of a rule: 1" in status, status
+        # a rule changed away from a ban lifts its bans too
+        set_rule(
+            world,
+            room,
+            "m.policy.rule.user",
+            f"rule:{down.user_id}",
+            {"entity": down.user_id, "recommendation": "org.example.watch", "reason": "watch"},
+        )
+        await e.wait_for(unbanned(world, down.user_id), 20)
+        status = await policy_status(world)
+        assert "0 user bans, 0 server bans, 1 other rules" in status, status
     assert len(events(e, unbanned(world, c.user_id))) == 1
