@@ -41,6 +41,12 @@ class DmGuard:
 
     async def on_invite(self, room_id: str, inviter: str) -> None:
         """Join wanted rooms, and DM-shaped rooms from known users; decline everything else."""
+        try:
+            await self._judge_invite(room_id, inviter)
+        finally:
+            self.services.matrix.invite_handled(room_id)
+
+    async def _judge_invite(self, room_id: str, inviter: str) -> None:
         matrix = self.services.matrix
         if self.wanted(room_id):
             await matrix.join(room_id)
@@ -60,7 +66,11 @@ class DmGuard:
         await matrix.join(room_id)
         # Someone invited in the same breath as the bot is in no stripped state: look now,
         # before the room's first events arrive (they are handled after this job).
-        people = await matrix.room_people(room_id)
+        try:
+            people = await matrix.room_people(room_id)
+        except MatrixError as exc:  # the membership events to come are still checked
+            log.warning("could not read the members of %s after joining: %s", room_id, exc)
+            people = set()
         if people - {inviter, matrix.user_id}:
             matrix.forget_dm(room_id)
             await self._decline(

@@ -246,6 +246,9 @@ class Rooms(GatewayBase):
         ):
             self._invite_direct[room.room_id] = event.content.get("is_direct") is True
 
+    def invite_handled(self, room_id: str) -> None:
+        self._invite_direct.pop(room_id, None)
+
     async def invite_joined_count(self, room_id: str) -> int | None:
         """How many have joined a room the bot is invited to (room summary, Matrix 1.15).
 
