@@ -1,9 +1,10 @@
 """Rooms a capability reads besides the support and staff rooms (moderation's policy lists).
 
-The core accepts invites to them and hands every event from them to the one watcher that
-follows the room, before any protection or command sees it: nothing else ever runs there,
-so a list room is never mistaken for a DM or answered in. Kept in ``services.extras`` like
-the ticket-event hub, so the core never imports the capability that follows.
+The router hands every event from them to the one watcher that follows the room, before any
+protection or command sees it: nothing else ever runs there, so a list room is never
+answered in. (Joining them and accepting their invites is ``Services.wanted_rooms``.) Kept
+in ``services.extras`` like the ticket-event hub, so the core never imports the capability
+that follows.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ class FollowedRooms:
     def follow(self, room_id: str, watcher: Watcher) -> None:
         self._watchers[room_id] = watcher
 
-    def wants(self, room_id: str) -> bool:
-        """Whether an invite to ``room_id`` is accepted."""
+    def follows(self, room_id: str) -> bool:
         return room_id in self._watchers
 
     async def deliver(self, event: Event) -> bool:

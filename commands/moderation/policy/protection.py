@@ -76,6 +76,8 @@ class PolicyLists(BaseProtection):
                 self._problem(entry, "that is the support or the staff room, not a policy list")
                 continue
             self.room_ids[entry] = room_id
+            # joined at start, invites accepted, never taken for a DM (bot/dms.py)
+            self.moderator.services.wanted_rooms.add(room_id)
             self.followed.follow(room_id, self.on_list_event)
 
     def _problem(self, entry: str, what: str) -> None:
