@@ -31,10 +31,11 @@ def make_list(world: World, *, invite_bot: bool = True) -> str:
     return create_room(world.server, world.engineer.account.access_token, "Ban list", invite, {})
 
 
-def set_rule(world: World, room: str, etype: str, key: str, content: dict[str, Any]) -> None:
+def set_rule(world: World, room: str, etype: str, key: str, content: dict[str, Any]) -> str:
     path = f"/_matrix/client/v3/rooms/{quote(room)}/state/{etype}/{quote(key, safe='')}"
     resp = world.server.api("PUT", path, world.engineer.account.access_token, content)
     assert "event_id" in resp, resp
+    return str(resp["event_id"])
 
 
 def ban_user(world: World, room: str, user: str, reason: str = REASON) -> None:
@@ -163,7 +164,7 @@ async def test_rules_ban_with_reason_follow_changes_and_spare_hand_bans(world: W
 async def test_server_rule_spares_staff_and_a_list_joined_on_invite(world: World) -> None:
     e, c = world.engineer, world.customer
     room = make_list(world, invite_bot=False)  # private, and the bot is not invited yet
-    set_rule(
+    rule_event = set_rule(
         world,
         room,
         "m.policy.rule.server",
@@ -193,6 +194,16 @@ async def test_server_rule_spares_staff_and_a_list_joined_on_invite(world: World
         await policy_status(world)
         said = [x for x in e.events if x.room_id == room and x.sender == world.bot.user_id]
         assert [x.kind for x in said] == ["member"]  # its join, and not a word
+        # a redacted rule event is a removed rule (the redaction strips its entity)
+        world.server.api(
+            "PUT",
+            f"/_matrix/client/v3/rooms/{quote(room)}/redact/{quote(rule_event)}/txn1",
+            e.account.access_token,
+            {"reason": "entered by mistake"},
+        )
+        await e.wait_for(unbanned(world, c.user_id), 20)
+        status = await policy_status(world)
+        assert "0 user bans, 0 server bans, 0 other rules" in status, status
 
 
 async def test_shadow_mode_bans_nobody_says_so_once_then_switched_on_bans(world: World) -> None:
