@@ -111,6 +111,20 @@ class Rooms(GatewayBase):
         ).content
         return content
 
+    async def room_state(self, room_id: str) -> list[dict[str, Any]]:
+        """Every current state event of ``room_id`` (the /state endpoint), raw."""
+        resp = check(await self.client.room_get_state(room_id), nio.RoomGetStateResponse, "state")
+        return [ev for ev in resp.events if isinstance(ev, dict)]
+
+    async def resolve_alias(self, alias: str) -> str:
+        resp = check(
+            await self.client.room_resolve_alias(alias),
+            nio.RoomResolveAliasResponse,
+            f"resolve {alias}",
+        )
+        room_id: str = resp.room_id
+        return room_id
+
     async def put_state(
         self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
     ) -> None:
