@@ -70,6 +70,7 @@ async def setup(app: App) -> None:
     await services.store.migrate("moderation", MIGRATIONS)
     moderator = Moderator(services, settings)
     await moderator.load()
+    app.add_job("moderation-redactions", moderator.redactions.run)
     protections = build_protections(moderator, settings)
     moderator.protections = {p.name: p for p in protections}
     services.moderation = moderator
