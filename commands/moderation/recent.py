@@ -18,7 +18,8 @@ class RecentMessages:
     def __init__(self, per_user: int, max_age: float) -> None:
         self.per_user = per_user
         self.max_age = max_age
-        self.ids: dict[tuple[str, str], deque[str]] = {}
+        # (server ts, event id): events are handled in parallel, so arrival order is not send order
+        self.ids: dict[tuple[str, str], deque[tuple[float, str]]] = {}
         self._owner: dict[tuple[str, str], tuple[str, str]] = {}  # (room, event) -> (room, user)
         self._store: Store | None = None
         self._since_prune = 0
@@ -27,23 +28,23 @@ class RecentMessages:
         self._store = store
         await self._prune(now)
         rows = await store.fetchall(
-            "SELECT room_id, user_id, event_id FROM moderation_recent ORDER BY ts, rowid"
+            "SELECT room_id, user_id, event_id, ts FROM moderation_recent ORDER BY ts, rowid"
         )
         for row in rows:
-            self._remember(row["room_id"], row["user_id"], row["event_id"])
+            self._remember(row["room_id"], row["user_id"], row["event_id"], float(row["ts"]))
 
-    def _remember(self, room_id: str, user_id: str, event_id: str) -> bool:
+    def _remember(self, room_id: str, user_id: str, event_id: str, ts: float) -> bool:
         if (room_id, event_id) in self._owner:  # a replayed event is one message, not two
             return False
         q = self.ids.setdefault((room_id, user_id), deque())
         if len(q) >= self.per_user:
-            self._owner.pop((room_id, q.popleft()), None)
-        q.append(event_id)
+            self._owner.pop((room_id, q.popleft()[1]), None)
+        q.append((ts, event_id))
         self._owner[(room_id, event_id)] = (room_id, user_id)
         return True
 
     async def add(self, room_id: str, user_id: str, event_id: str, ts: float) -> None:
-        if not self._remember(room_id, user_id, event_id) or self._store is None:
+        if not self._remember(room_id, user_id, event_id, ts) or self._store is None:
             return
         await self._store.execute(
             "INSERT OR IGNORE INTO moderation_recent(room_id, user_id, event_id, ts) "
@@ -57,17 +58,20 @@ class RecentMessages:
     async def discard(self, room_id: str, event_id: str) -> None:
         key = self._owner.pop((room_id, event_id), None)
         if key is not None:
-            q = self.ids.get(key)
-            if q is not None and event_id in q:
-                q.remove(event_id)
+            q = self.ids.get(key, deque())
+            for item in q:
+                if item[1] == event_id:
+                    q.remove(item)
+                    break
         if self._store is not None:
             await self._store.execute(
                 "DELETE FROM moderation_recent WHERE room_id=? AND event_id=?", (room_id, event_id)
             )
 
     def last(self, room_id: str, user_id: str, n: int) -> list[str]:
+        """The user's last ``n`` messages, oldest first, by the time they were sent."""
         q = self.ids.get((room_id, user_id))
-        return list(q)[-n:] if q else []
+        return [event_id for _, event_id in sorted(q)[-n:]] if q else []
 
     async def _prune(self, now: float) -> None:
         assert self._store is not None
