@@ -141,12 +141,12 @@ class RedactionQueue:
                 pass
 
     async def adopt(self, ids: Sequence[int], audit_id: int) -> None:
-        """Link still-pending rows to their audit row: when they settle, staff hear of it."""
+        """Link a batch to its audit row: when its last pending row settles, staff hear of it."""
         if not ids:
             return
         marks = ",".join("?" * len(ids))
         await self.store.execute(
-            f"UPDATE moderation_redactions SET audit_id=? WHERE state='pending' AND id IN ({marks})",
+            f"UPDATE moderation_redactions SET audit_id=? WHERE id IN ({marks})",
             (audit_id, *ids),
         )
 
