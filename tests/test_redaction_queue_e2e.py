@@ -127,3 +127,27 @@ async def test_pending_redactions_survive_a_restart(limited_world: World) -> Non
     seen = redactions_seen(w)
     assert {eid: seen[eid] for eid in sent} == dict.fromkeys(sent, 1)
     assert {r[1] for r in queue_rows(w)} == {"done"}
+
+
+async def test_override_ratelimit_lifts_the_limit_for_the_bot(limited_world: World) -> None:
+    """The operator's fix the README documents, checked on the same rate-limited Synapse."""
+    w = limited_world
+    c, e = w.customer, w.engineer
+    server_admin = w.server.register(f"hsadmin{id(w) % 100000}", admin=True)
+    path = f"/_synapse/admin/v1/users/{w.bot.user_id}/override_ratelimit"
+    resp = w.server.api(
+        "POST", path, server_admin.access_token, {"messages_per_second": 0, "burst_count": 0}
+    )
+    assert resp == {"messages_per_second": 0, "burst_count": 0}, resp
+    try:
+        async with running_bot(config(w)):
+            sent = [await c.send(w.support, f"raid {i}") for i in range(12)]
+            await ping(e, w)
+            ask = await e.send(w.support, f"!redact {c.user_id} 12")
+            await e.wait_reply(ask, w.bot.user_id, timeout=30)
+            await all_redacted(w, sent, 60)
+            await ping(e, w)
+    finally:
+        w.server.api("DELETE", path, server_admin.access_token)
+    rows = queue_rows(w)
+    assert [r[1:] for r in rows] == [("done", 1)] * 12  # not one refusal

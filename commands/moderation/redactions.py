@@ -69,40 +69,40 @@ class RedactionQueue:
             ["outcome"],
             registry=registry,
         )
+        self._pending = 0  # counted from the table when the worker starts
         self.depth = Gauge(
             "backchannel_moderation_redactions_pending",
             "Redactions queued and not yet accepted by the homeserver",
             registry=registry,
         )
+        self.depth.set_function(lambda: self._pending)
 
     async def submit(self, room_id: str, event_ids: Sequence[str], reason: str) -> list[int]:
-        """Queue redactions in this order; an event already queued or redacted is not queued again."""
+        """Queue redactions in this order; an event already queued or redacted is not queued again
+        (one asked for again after it failed is queued again: maybe the power is back)."""
         ids: list[int] = []
         now = self.clock()
         async with self.store.transaction() as tx:
             for event_id in event_ids:
-                row = await tx.fetchone(
-                    "SELECT id, state FROM moderation_redactions WHERE room_id=? AND event_id=?",
+                # fetchall: a RETURNING statement must run to its end before the commit
+                returned = await tx.fetchall(
+                    "INSERT INTO moderation_redactions(room_id, event_id, reason, txn_id, queued_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(room_id, event_id) DO UPDATE SET"
+                    " state='pending', attempts=0, not_before=0, error=NULL, audit_id=NULL"
+                    " WHERE state='failed' RETURNING id",
+                    (room_id, event_id, reason, f"bc-redact-{uuid.uuid4().hex}", now),
+                )
+                if returned:  # new, or failed and queued again
+                    ids.append(int(returned[0]["id"]))
+                    self._pending += 1
+                    continue
+                old = await tx.fetchone(
+                    "SELECT id FROM moderation_redactions WHERE room_id=? AND event_id=?",
                     (room_id, event_id),
                 )
-                if row is None:
-                    ids.append(
-                        await tx.execute(
-                            "INSERT INTO moderation_redactions(room_id, event_id, reason, txn_id,"
-                            " queued_at) VALUES (?, ?, ?, ?, ?)",
-                            (room_id, event_id, reason, f"bc-redact-{uuid.uuid4().hex}", now),
-                        )
-                    )
-                    continue
-                if row["state"] == "failed":  # asked again: maybe the power is back
-                    await tx.execute(
-                        "UPDATE moderation_redactions SET state='pending', attempts=0, "
-                        "not_before=0, error=NULL, audit_id=NULL WHERE id=?",
-                        (row["id"],),
-                    )
-                ids.append(int(row["id"]))
+                if old is not None:
+                    ids.append(int(old["id"]))
         self._wake.set()
-        await self._update_depth()
         return ids
 
     async def state(self, ids: Sequence[int]) -> BatchState:
@@ -158,9 +158,6 @@ class RedactionQueue:
             or 0
         )
 
-    async def _update_depth(self) -> None:
-        self.depth.set(await self.pending())
-
     # ---- the worker ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -168,7 +165,7 @@ class RedactionQueue:
         self.running = True
         try:
             await self._prune()
-            await self._update_depth()
+            self._pending = await self.pending()
             while True:
                 self._wake.clear()
                 row = await self.store.fetchone(
@@ -218,16 +215,15 @@ class RedactionQueue:
 
     async def _settle(self, rid: int, state: str, attempts: int, error: str | None) -> None:
         self.sent.labels(state).inc()
-        await self.store.execute(
-            "UPDATE moderation_redactions SET state=?, attempts=?, error=?, done_at=? WHERE id=?",
+        returned = await self.store.fetchall(
+            "UPDATE moderation_redactions SET state=?, attempts=?, error=?, done_at=? WHERE id=?"
+            " RETURNING audit_id",
             (state, attempts, error, self.clock(), rid),
         )
+        audit_id = returned[0]["audit_id"] if returned else None
+        self._pending = max(0, self._pending - 1)
         tick, self._tick = self._tick, asyncio.Event()
         tick.set()
-        await self._update_depth()
-        audit_id = await self.store.fetchval(
-            "SELECT audit_id FROM moderation_redactions WHERE id=?", (rid,)
-        )
         if audit_id is None or self.on_batch_done is None:
             return
         rows = await self.store.fetchall(
