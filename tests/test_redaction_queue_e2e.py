@@ -151,3 +151,26 @@ async def test_override_ratelimit_lifts_the_limit_for_the_bot(limited_world: Wor
         w.server.api("DELETE", path, server_admin.access_token)
     rows = queue_rows(w)
     assert [r[1:] for r in rows] == [("done", 1)] * 12  # not one refusal
+
+
+async def test_a_refused_redaction_fails_once_and_does_not_block_the_queue(world: World) -> None:
+    """M_FORBIDDEN (the bot lost its power) is not retried forever: it fails, the line says so."""
+    c, e = world.customer, world.engineer
+    async with running_bot(config(world)) as app:
+        sent = await c.send(world.support, "keep me")
+        await ping(e, world)
+        path = f"/_matrix/client/v3/rooms/{world.support}/state/m.room.power_levels/"
+        token = world.admin.account.access_token
+        levels = world.server.api("GET", path, token)
+        levels["users"] = {**levels.get("users", {}), world.bot.user_id: 0}
+        assert "event_id" in world.server.api("PUT", path, token, levels)
+        await ping(e, world)
+        ask = await e.send(world.support, f"!redact {c.user_id} 1")
+        answer = await e.wait_reply(ask, world.bot.user_id, timeout=30)
+        assert "failed" in answer.body.lower()
+        rows = await app.services.store.fetchall(
+            "SELECT state, attempts FROM moderation_redactions WHERE event_id=?", (sent,)
+        )
+        assert [(r["state"], r["attempts"]) for r in rows] == [("failed", 1)]
+        assert await app.services.moderation.redactions.pending() == 0
+    assert sent not in {ev.relates_to for ev in e.events if ev.kind == "redaction"}
