@@ -229,6 +229,18 @@ class Rooms(GatewayBase):
         name = room.user_name(user_id) if room else None
         return name or user_id
 
+    def member_display_names(self, room_id: str) -> dict[str, str | None] | None:
+        """Joined members -> their own display name (not disambiguated), from sync state; None
+        while no sync has shown the room (no I/O)."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return None
+        return {
+            uid: user.display_name
+            for uid, user in room.users.items()
+            if uid not in room.invited_users
+        }
+
     def invite_is_dm(self, room_id: str, inviter: str) -> bool:
         """Whether a pending invite is DM-shaped (see ``invite_not_dm``)."""
         return self.invite_not_dm(room_id, inviter) is None

@@ -71,6 +71,7 @@ async def setup(app: App) -> None:
     await services.store.migrate("moderation", MIGRATIONS)
     moderator = Moderator(services, settings)
     await moderator.load()
+    app.add_job("moderation-redactions", moderator.redactions.run)
     protections = build_protections(moderator, settings)
     protections.append(await setup_policy_lists(app, moderator, settings.policy_lists))
     moderator.protections = {p.name: p for p in protections}

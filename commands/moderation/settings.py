@@ -103,6 +103,10 @@ class MentionSettings(ProtectionSwitch):
     max_staff_mentions: int = Field(default=3, ge=1, description="staff pinged in one message")
     max_mentions: int = Field(default=10, ge=1, description="anyone pinged in one message")
     room_mention: bool = Field(default=False, description="may customers use @room")
+    # Count members pinged by display name or localpart in messages without m.mentions (the
+    # legacy push rules notify them); names shorter than this never count.
+    display_names: bool = True
+    min_name_length: int = Field(default=3, ge=1)
     ladder: list[Step] = Field(default_factory=lambda: _steps("warn", "warn", "mute"), min_length=1)
     strike_memory_minutes: float = Field(default=60.0, gt=0)
     mute_minutes: float = Field(default=10.0, gt=0)
