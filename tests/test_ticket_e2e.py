@@ -462,8 +462,9 @@ async def test_reaction_requestor_prompt_customer_refused_status_close_link(
         ev = await c.wait_reply(ask, bot)
         assert f"RT#{n2}" in ev.body and "new" in ev.body
         ask = await e.send(world.support, "!ticket close fixed the disk", thread_root=root2)
-        ev = await e.wait_reply(ask, bot)
-        assert "Closed" in ev.body
+        ev = await e.wait_for(  # from the outbox, in reply to the command
+            bot_says(world, lambda x: x.reply_to == ask and f"Closed RT#{n2}" in x.body)
+        )
         assert (await rtc.get_ticket(n2)).status == "resolved"
         await c.wait_for(bot_says(world, lambda x: x.thread_root == root2 and "resolved" in x.body))
 

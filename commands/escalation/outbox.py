@@ -84,6 +84,8 @@ class Outbox(Part):
                     try:
                         if item["kind"] == "create":
                             await self._do_create(item, row)
+                        elif item["kind"] == "close":
+                            await self.esc.closing.run(item, row)
                         else:
                             await self._do_message(item, row)
                         self.rt_failed_at = None
@@ -161,6 +163,8 @@ class Outbox(Part):
                 f"(<code>{esc(setting)}</code>); the team has been told. "
                 "Run <code>!ticket</code> again once it is fixed.",
             )
+        elif item["kind"] == "close":
+            await self.esc.closing.refused(item, row, exc)
         await self.services.tell_staff(
             f'RT refused {esc(item["kind"])} for <a href="{esc(where)}">a thread</a>: '
             f"<code>{esc(exc)}</code> — check <code>{esc(setting)}</code>."
