@@ -234,10 +234,16 @@ class Escalation:
     ) -> dict[str, Any]:
         s = self.settings
         ticket = await self.rt.get_ticket(ticket_id)  # RTNotFound if absent
-        await self.rt.update_ticket(
-            ticket_id,
-            {"CustomFields": {s.matrix_room_field: room_id, s.matrix_thread_field: thread_id}},
-        )
+        # A PUT of values (RT records no change for a value it has): a retry after a timeout
+        # cannot double it, and RT is read first, so a retry that finds it done writes nothing.
+        if (ticket.cf(s.matrix_room_field), ticket.cf(s.matrix_thread_field)) != (
+            room_id,
+            thread_id,
+        ):
+            await self.rt.update_ticket(
+                ticket_id,
+                {"CustomFields": {s.matrix_room_field: room_id, s.matrix_thread_field: thread_id}},
+            )
         root = await self.matrix.get_event(room_id, thread_id)
         customer = await self.customer_of_thread(root)
         org = await self.directory.org_of(customer) if customer else None
