@@ -1,7 +1,7 @@
 """The full fault run of issue 10: 20 SIGKILLs per phase of handling a command and of relaying
 an RT reply, one message each.
 
-    .venv/bin/python -m benchmarks.bench_faults [--kills 20] [--no-relay]
+    .venv/bin/python -m benchmarks.bench_faults [--kills 20] [--phases relay_fetched,...]
 
 The same procedure as tests/test_faults_e2e.py (which does a handful per phase
 in CI; both run harness/faultrun.py): the bot as a process, killed from inside
@@ -35,14 +35,15 @@ RESULTS = ROOT / "benchmarks" / "results" / "faults.json"
 PHASES = COMMAND_PHASES + RELAY_PHASES
 
 
-async def run(kills: int, relay: bool) -> dict[str, object]:
+async def run(kills: int, phases: list[str]) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-faults-"))
     server = Synapse(tmp / "synapse", free_port())
     server.start()
+    relay = any(p in RELAY_PHASES for p in phases)
     rt: RTInstance | None = start_rt(tmp / "rt") if relay else None
     out: dict[str, object] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
-        for phase in COMMAND_PHASES + (RELAY_PHASES if relay else []):
+        for phase in phases:
             (tmp / phase).mkdir()
             world = await build_world(server, tmp / phase)  # fresh rooms and data dir per phase
             try:
@@ -77,9 +78,15 @@ async def run(kills: int, relay: bool) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_faults")
     parser.add_argument("--kills", type=int, default=20, help="per phase")
-    parser.add_argument("--no-relay", action="store_true", help="skip the RT relay phases")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}"
+    )
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.kills, not args.no_relay))
+    phases = [p for p in args.phases.split(",") if p]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(unknown)}")
+    result = asyncio.run(run(args.kills, phases))
     print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
