@@ -63,6 +63,7 @@ async def run(kills: int, phases: list[str]) -> dict[str, object]:
                     "replies_1": hist.get(1, 0),
                     "replies_2_or_more": sum(v for k, v in hist.items() if k >= 2),
                     "seconds": round(time.perf_counter() - started, 1),
+                    "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
                 print(phase, out[phase], file=sys.stderr)
             finally:
@@ -89,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(run(args.kills, phases))
     print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    # Phases not run this time keep their last figures (each phase is its own run).
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.write_text(json.dumps({**kept, **result}, indent=2) + "\n")
     ok = all(
         isinstance(v, dict) and v["replies_1"] == v["commands"]
         for k, v in result.items()
