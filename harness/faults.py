@@ -63,6 +63,27 @@ class DiesAfterCreate:
         return call
 
 
+class DiesAfter(DiesAfterCreate):
+    """The same for another write (``comment``, ``correspond``, ...): it reaches RT, then silence."""
+
+    def __init__(self, inner: Any, method: str) -> None:
+        super().__init__(inner)
+        self.method = method
+        self.results: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+        if name != self.method:
+            return call
+
+        async def dies(*args: Any, **kwargs: Any) -> Any:
+            self.results.append(await call(*args, **kwargs))
+            self.dead = True
+            await _forever()
+
+        return dies
+
+
 # ---- subprocess faults (harness/faultbot.py) ----------------------------------------
 
 _body: contextvars.ContextVar[str | None] = contextvars.ContextVar("fault_body", default=None)
