@@ -20,6 +20,7 @@ from knowledge.embed import ModelError
 from knowledge.hybrid import MODEL_FILE, GateModel
 from knowledge.ingest import Section, content_dir, iter_markdown, load_tree
 from knowledge.matcher import BM25F, Vocabulary, analyze_doc, pairs, tokenize
+from knowledge.page_questions import PageQuestions
 from knowledge.settings import KnowledgeSettings
 
 if TYPE_CHECKING:
@@ -114,7 +115,8 @@ def attach_semantic(kb: KnowledgeBase, cache_dir: Path, say: Progress) -> None:
     Without the model package the lexical engine answers alone, and says so."""
     t0 = time.perf_counter()
     try:
-        kb.dense = DenseIndex.build(kb.docs, Path(cache_dir), say)
+        questions = PageQuestions.load() if kb.settings.page_questions else None
+        kb.dense = DenseIndex.build(kb.docs, Path(cache_dir), say, questions)
         kb.gate_model = GateModel.load() if MODEL_FILE.is_file() else None
     except (ModelError, OSError, ValueError) as e:
         kb.dense = None

@@ -58,7 +58,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from knowledge.evaluate import evaluate_file, format_metrics
+    from knowledge.evaluate import evaluate_questions, format_metrics
+    from knowledge.fit_gate import load_spec
 
     if args.cv:
         from knowledge.fit_gate import cmd_eval_cv
@@ -67,8 +68,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if len(args.questions) != 1:
         print("several --questions files need --cv K", file=sys.stderr)
         return 2
+    try:
+        questions = load_spec(args.questions[0])
+    except (OSError, KeyError, ValueError) as e:
+        print(f"cannot read --questions {args.questions[0]}: {e}", file=sys.stderr)
+        return 2
     kb = _kb(args)
-    m = evaluate_file(kb, Path(args.questions[0]), args.output)
+    m = evaluate_questions(kb, questions, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     if m is not None:
         print(format_metrics(m))

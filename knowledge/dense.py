@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from knowledge.embed import DIM, MODEL_ID, Embedder
+from knowledge.page_questions import PageQuestions, heading_key
 
 if TYPE_CHECKING:
     from knowledge.index import Doc
@@ -78,6 +79,33 @@ def doc_chunks(doc: Doc) -> list[str]:
     return out
 
 
+def add_questions(
+    docs: Sequence[Doc],
+    chunks: list[list[str]],
+    outlines: list[tuple[int, str]],
+    questions: PageQuestions,
+    say: Progress,
+) -> None:
+    """Section questions become chunks of their section; page-level ones (and those of a
+    heading the docs no longer have) page-level vectors of the page's first section."""
+    known = {
+        (d.section.path, heading_key(d.section.heading))
+        for d in docs
+        if d.source == "docs" and d.section.heading
+    }
+    first: dict[str, int] = {}
+    for i, d in enumerate(docs):
+        if d.source != "docs":
+            continue
+        first.setdefault(d.section.path, i)
+        chunks[i].extend(questions.for_section(d.section.path, d.section.heading))
+    for path, i in first.items():
+        outlines.extend((i, q) for q in questions.for_page(path, known))
+    stale = questions.unmatched(known)
+    if stale:
+        say(f"knowledge: {len(stale)} question groups name a heading the docs lack; page-level")
+
+
 def _key(text: str) -> str:
     return hashlib.sha256(f"{MODEL_ID}\0{text}".encode()).hexdigest()[:32]
 
@@ -132,11 +160,19 @@ class DenseIndex:
         self.outline_docs = outline_docs
 
     @classmethod
-    def build(cls, docs: Sequence[Doc], cache_dir: Path, say: Progress) -> DenseIndex:
+    def build(
+        cls,
+        docs: Sequence[Doc],
+        cache_dir: Path,
+        say: Progress,
+        questions: PageQuestions | None = None,
+    ) -> DenseIndex:
         root = store_dir(cache_dir)
         emb = embedder_for(root)
         chunks = [doc_chunks(d) for d in docs]
         outlines = [(i, o) for i in range(len(docs)) if (o := outline(docs, i)) is not None]
+        if questions is not None:
+            add_questions(docs, chunks, outlines, questions, say)
         flat = [c for cs in chunks for c in cs] + [o for _, o in outlines]
         keys = [_key(c) for c in flat]
         store = VectorStore(root / f"vectors-{MODEL_ID}.npz")
@@ -174,5 +210,6 @@ class DenseIndex:
         sec = np.maximum.reduceat(self.matrix @ qv, self.starts)
         page = np.full(self.n_docs, -1.0, dtype=np.float32)
         if len(self.outline_docs):
-            page[self.outline_docs] = self.outlines @ qv
+            # a page may have several page-level vectors (outline, page questions): the best
+            np.maximum.at(page, self.outline_docs, self.outlines @ qv)
         return sec, page

@@ -141,7 +141,12 @@ def format_metrics(m: Metrics) -> str:
 
 
 def evaluate_file(kb: KnowledgeBase, questions_file: Path, output: Path) -> Metrics | None:
-    questions = read_questions(questions_file)
+    return evaluate_questions(kb, read_questions(questions_file), output)
+
+
+def evaluate_questions(
+    kb: KnowledgeBase, questions: list[Question], output: Path
+) -> Metrics | None:
     results: list[Result] = []
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf-8") as f:

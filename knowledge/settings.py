@@ -36,6 +36,11 @@ class KnowledgeSettings(Section):
         "lexical ranking and answer through the fitted gate (knowledge/gate_model.json). "
         "False: the lexical engine alone.",
     )
+    page_questions: bool = Field(
+        default=True,
+        description="Add the customer-style questions of knowledge/questions/*.jsonl (written "
+        "from the docs alone) as extra vectors of the sections and pages they ask about.",
+    )
     answer_threshold: float | None = Field(
         default=None,
         ge=0.0,
