@@ -264,3 +264,29 @@ async def test_a_change_made_while_the_bot_was_down_is_applied_at_start(world: W
         status = await policy_status(world)
         assert "0 user bans, 0 server bans, 1 other rules" in status, status
     assert len(events(e, unbanned(world, c.user_id))) == 1
+
+
+async def test_an_over_broad_rule_bans_nobody_and_staff_hear_once(world: World) -> None:
+    """`*:localhost` names every customer at once: above max_new_bans nobody is banned."""
+    e, c = world.engineer, world.customer
+    room = make_list(world)
+    async with running_bot(cfg(world, [room], max_new_bans=1)):
+        await newcomer(world, "broad")
+        await policy_status(world)
+        set_rule(
+            world,
+            room,
+            "m.policy.rule.user",
+            "rule:everyone",
+            {"entity": "*:localhost", "recommendation": "m.ban", "reason": "oops"},
+        )
+        await e.wait_for(staff_line(world, "would ban 2 members at once", "nobody"), 30)
+        await policy_status(world)
+        await e.send(world.staff, "!policy sync")
+        await policy_status(world)
+        assert not events(e, membership(world, c.user_id, "ban"))
+        assert len(events(e, staff_line(world, "would ban 2 members at once"))) == 1
+        # a narrower rule instead: within the limit, applied
+        set_rule(world, room, "m.policy.rule.user", "rule:everyone", {})
+        ban_user(world, room, c.user_id)
+        await e.wait_for(membership(world, c.user_id, "ban", world.bot.user_id), 30)

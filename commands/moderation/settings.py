@@ -123,6 +123,12 @@ class PolicyListSettings(ProtectionSwitch):
     resync_minutes: float = Field(
         default=15.0, gt=0, description="re-read every list in full this often (a safety net)"
     )
+    max_new_bans: int = Field(
+        default=25,
+        ge=1,
+        description="a full re-read that would ban more members than this at once bans nobody "
+        "and tells staff (an over-broad rule such as `*` must not empty the room)",
+    )
 
     @field_validator("rooms")
     @classmethod

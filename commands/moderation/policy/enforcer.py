@@ -28,10 +28,12 @@ Member = tuple[str, str]  # (membership, sender of the membership event)
 
 
 class Enforcer:
-    def __init__(self, moderator: Moderator, store: PolicyStore) -> None:
+    def __init__(self, moderator: Moderator, store: PolicyStore, max_new_bans: int = 25) -> None:
         self.mod = moderator
         self.store = store
         self.room = moderator.support
+        self.max_new_bans = max_new_bans
+        self._held: frozenset[str] = frozenset()  # the bans last held back, told to staff once
         # In memory on purpose: after a restart each is tried (or logged) once more.
         self.refused: set[tuple[str, tuple[str, str, str]]] = set()
         self.failed: set[tuple[str, tuple[str, str, str]]] = set()
@@ -67,8 +69,34 @@ class Enforcer:
                 if membership in ACTIVE and rules.first(user) is not None
             ]
         )
+        held = await self._new_bans(named)
+        if len(held) > self.max_new_bans:
+            await self._hold_back(held, rules)
+            return
+        self._held = frozenset()
         for user in named:
             await self.check(user, rules, shadow, fresh=True)
+
+    async def _new_bans(self, named: list[str]) -> list[str]:
+        """Of the members the rules name, those not banned (or let back in) before."""
+        bans = await self.store.bans(self.room)
+        return [u for u in named if u not in bans and not self.mod.protected(u)]
+
+    async def _hold_back(self, users: list[str], rules: BanRules) -> None:
+        """A list that suddenly names many members at once (`*`, `*:example.org`, a list
+        mistake) would empty the room: nobody is banned until staff raise the limit or the list
+        is fixed. Staff hear it once per set of people."""
+        log.warning("policy lists would ban %d members at once: held back", len(users))
+        if frozenset(users) == self._held:
+            return
+        self._held = frozenset(users)
+        entities = sorted({r.entity for u in users if (r := rules.first(u)) is not None})
+        shown = ", ".join(entities[:5]) + (" ..." if len(entities) > 5 else "")
+        await self.mod.services.tell_staff(
+            f"⚠️ policy lists: rules ({shown}) would ban {len(users)} members at once, more than "
+            f"moderation.policy_lists.max_new_bans ({self.max_new_bans}); nobody was banned. "
+            "Fix the list or raise the limit, then run !policy sync."
+        )
 
     async def check(self, user: str, rules: BanRules, shadow: bool, *, fresh: bool = False) -> None:
         """``user`` is a member (joined, invited, knocking): ban them if a rule names them.

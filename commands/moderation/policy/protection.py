@@ -45,7 +45,7 @@ class PolicyLists(BaseProtection):
         super().__init__(moderator, settings)
         self.store = store
         self.followed = followed
-        self.enforcer = Enforcer(moderator, store)
+        self.enforcer = Enforcer(moderator, store, settings.max_new_bans)
         self.room_ids: dict[str, str | None] = {entry: None for entry in settings.rooms}
         self.problems: dict[str, str] = {}  # config entry -> what is wrong with it now
         self.loaded: dict[str, float] = {}  # room id -> when its state was last read in full
