@@ -14,6 +14,7 @@ import nio
 import pytest
 
 from bot.events import Event
+from bot.interfaces import TicketEvent, ticket_events
 from commands.escalation.rt.rest2 import RTClient
 from commands.escalation.settings import RTSettings
 from harness.faults import DiesAfter, DiesAfterCreate
@@ -489,6 +490,12 @@ async def test_reaction_requestor_prompt_customer_refused_status_close_link(
         t = await rtc.get_ticket(n)
         assert t.priority == 90 and t.requestors == ["carol@example.com"]
 
+        heard: list[TicketEvent] = []
+
+        async def listen(event: TicketEvent) -> None:
+            heard.append(event)
+
+        ticket_events(app.services).subscribe(listen)
         # A staff 🎫 on another thread's message escalates that thread.
         app.services.escalation.directory.overrides = {c.user_id: ("dave@example.com", "org-r")}
         root2 = await c.send(world.support, "reaction thread: disk full")
@@ -519,6 +526,10 @@ async def test_reaction_requestor_prompt_customer_refused_status_close_link(
         )
         t3 = await rtc.get_ticket(n3)
         assert t3.cf(rt.thread_field) == root3
+        # other capabilities heard of it as an escalation (support: SLA timer, board), once
+        assert [x.ticket_id for x in heard if x.kind == "escalated" and x.thread_id == root3] == [
+            n3
+        ]
         ask = await e.send(world.support, f"!ticket link RT#{n3}", thread_root=root2)
         ev = await e.wait_reply(ask, bot)
         assert "already" in ev.body

@@ -269,6 +269,8 @@ class Escalation:
         )
         row = await self.mapping(room_id, thread_id)
         assert row is not None
+        # A linked ticket is an escalation like one `!ticket` made: SLA timer, board card.
+        await self.emit("escalated", row, ticket_id=ticket_id)
         return row
 
     async def outbox_report(self, limit: int = 5) -> str:
