@@ -22,6 +22,7 @@ from bot.html import esc, link
 from bot.ids import matrix_to, server_of
 from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError, MatrixGateway
+from bot.secrets import WITHHELD, scan_text
 from bot.store import Store
 from commands.escalation.directory import Directory, RTMetrics
 from commands.escalation.outbox import Outbox
@@ -160,6 +161,8 @@ class Escalation:
             first = (root.body or "").strip().splitlines()
             subject = first[0] if first else "Matrix support thread"
         subject = subject.strip()
+        if await scan_text(subject):  # never into RT, even with the credentials protection off
+            subject = "Matrix support thread"
         if len(subject) > 120:
             subject = subject[:117] + "..."
         payload = {
@@ -220,6 +223,7 @@ class Escalation:
     async def close_ticket(self, row: dict[str, Any], reason: str | None, by: str) -> None:
         tid = int(row["ticket_id"])
         if reason:
+            reason = WITHHELD if await scan_text(reason) else reason
             txn = await self.rt.comment(tid, text=f"Closed from Matrix by {by}: {reason}")
             await self.store.execute("INSERT OR IGNORE INTO rt_own_txns VALUES (?)", (txn,))
         await self.rt.update_ticket(tid, {"Status": "resolved"})
