@@ -68,8 +68,3 @@ async def scan_file(data: bytes, filename: str = "", content_type: str | None = 
     if det is None or not data:
         return []
     return await asyncio.to_thread(det[1], data, filename, content_type)
-
-
-async def withheld(text: str, placeholder: str = WITHHELD) -> str:
-    """`text`, or `placeholder` when it carries a credential."""
-    return placeholder if await scan_text(text) else text
