@@ -348,3 +348,31 @@ async def test_protection_off_stores_and_rt_still_keep_values_out(
         rt=transcript,
         bot_messages=[x for p in (c, e, world.admin) for x in from_bot(world, p)],
     )
+
+
+async def test_dm_the_sender_opened_bot_cannot_redact_still_tells_and_keeps_nothing(
+    world: World, rt: RTInstance, bot_log: Collect, tmp_path: Path
+) -> None:
+    """In a DM the customer created the bot has no power to redact: it says so, once."""
+    s = samples(SEED + 2)[0]
+    c = world.customer
+    async with running_bot(config(world, rt, tmp_path)) as app:
+        resp = await c.client.room_create(
+            is_direct=True, invite=[world.bot.user_id], preset=nio.RoomPreset.private_chat
+        )
+        assert isinstance(resp, nio.RoomCreateResponse), resp
+        dm = resp.room_id
+        await until(lambda: app.services.matrix.knows_room(dm), 30, "the bot in the DM")
+        await ping(c, world, dm)
+        leaked = await c.send(dm, s.text)
+        faq = await c.send(dm, f"!faq {s.text}")
+        await ping(c, world, dm)
+        audit = await app.services.store.fetchval("SELECT COUNT(*) FROM moderation_audit")
+    notices = [x for x in from_bot(world, c, dm) if "contained a credential" in x.body]
+    assert len(notices) == 2
+    assert all("could not remove" in x.body and s.kind.value in x.body for x in notices)
+    assert not {leaked, faq} & redacted_ids(c)
+    assert len(from_bot(world, c, dm)) == 2 and audit == 0
+    assert_nowhere(
+        [s], log=bot_log.lines, db=db_text(world.data_dir), rt="", bot_messages=from_bot(world, c)
+    )
