@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from bot.html import esc
+from bot.secrets import WITHHELD, scan_text
 from commands.escalation.part import Part
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class Closing(Part):
     ) -> tuple[int, bool]:
         """Commit the close (once per command event, one pending per thread): the outbox
         item's id, and whether it was queued just now (False: an earlier one still waits)."""
+        if reason and await scan_text(reason):  # never queued for RT (protection off)
+            reason = WITHHELD
         payload = {"reason": reason, "by": by, "event_id": event_id}
         async with self.store.transaction() as tx:
             found = await tx.fetchone("SELECT id FROM rt_outbox WHERE source_event=?", (event_id,))

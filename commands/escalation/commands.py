@@ -21,6 +21,7 @@ from bot.html import code, esc
 from bot.matrix import MatrixError
 from bot.registry import UsageError, argument, command, passive, reaction
 from bot.roles import ROOMS, Place, Role
+from bot.secrets import scan_text
 from commands.escalation.repository import RT_REF_RE
 from commands.escalation.rt.errors import RTError, RTNotFound, RTUnavailable
 from commands.escalation.service import Escalation
@@ -171,6 +172,8 @@ async def ticket(ctx: EventContext, args: Namespace) -> None:
     if words and SEVERITY_RE.match(words[0]):
         severity = words.pop(0).upper()
     subject = " ".join(words).strip() or None
+    if subject and await scan_text(subject, ctx.event.body):  # never into RT (protection off)
+        subject = None
     await run_escalation(
         ctx, svc, thread_id, severity=severity, subject=subject, requestor=args.requestor
     )

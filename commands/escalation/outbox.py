@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bot.html import esc
 from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError
+from bot.secrets import WITHHELD_FILE
 from bot.txn import caused_by
 from commands.escalation.part import Part
 from commands.escalation.reconcile import NotSettled, Reconciler
@@ -26,6 +27,7 @@ from commands.escalation.transcript import (
     FILE_MSGTYPES,
     build_transcript,
     fetch_media,
+    safe_media,
     text_html,
 )
 
@@ -316,8 +318,13 @@ class Outbox(Part):
         if p.get("media") and p.get("msgtype") in FILE_MSGTYPES:
             media = await fetch_media(self.matrix, p["media"])
             fname = str(p.get("filename") or "file")
-            files.append(RTFile(filename=fname, content_type=media.content_type, data=media.data))
-            body = f"[attached: {fname}]"
+            if await safe_media(media):
+                files.append(
+                    RTFile(filename=fname, content_type=media.content_type, data=media.data)
+                )
+                body = f"[attached: {fname}]"
+            else:
+                body = WITHHELD_FILE
         ev_link = matrix_to(row["room_id"], p["event_id"], server_of(self.matrix.user_id))
         html = (
             f"<p><b>{esc(p['name'])}</b> ({esc(p['sender'])}) on Matrix:</p>"

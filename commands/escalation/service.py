@@ -22,6 +22,7 @@ from bot.html import esc, link
 from bot.ids import matrix_to, server_of
 from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError, MatrixGateway
+from bot.secrets import scan_text
 from bot.store import Store
 from commands.escalation.closing import Closing
 from commands.escalation.directory import Directory, RTMetrics
@@ -162,6 +163,8 @@ class Escalation:
             first = (root.body or "").strip().splitlines()
             subject = first[0] if first else "Matrix support thread"
         subject = subject.strip()
+        if await scan_text(subject):  # never into RT, even with the credentials protection off
+            subject = "Matrix support thread"
         if len(subject) > 120:
             subject = subject[:117] + "..."
         payload = {

@@ -17,6 +17,7 @@ from commands.escalation.rt.rest2 import (
 from commands.escalation.transcript import (
     display_name,
     has_media,
+    safe_body,
 )
 
 if TYPE_CHECKING:
@@ -48,14 +49,24 @@ class ThreadSync(Part):
             if not await allowed(event.sender):
                 return False
             kind = "correspond"
+        # A credential is never queued for RT, even with the credentials protection off: the
+        # text is replaced, and a file's caption and name go with it (the file is checked when
+        # the outbox fetches it).
+        safe = await safe_body(body)
+        media = event.content if has_media(event.content) else None
+        filename = event.content.get("filename") or event.body
+        if safe != body:
+            filename = "file"
+            if media is not None:
+                media = {k: v for k, v in media.items() if k in ("url", "file", "info", "msgtype")}
         payload = {
             "event_id": event.event_id,
             "sender": event.sender,
             "name": display_name(self.matrix, event.room_id, event.sender),
-            "body": body,
+            "body": safe,
             "msgtype": event.msgtype,
-            "media": event.content if has_media(event.content) else None,
-            "filename": event.content.get("filename") or event.body,
+            "media": media,
+            "filename": filename,
             "ts": event.ts,
         }
         try:

@@ -2,6 +2,8 @@
 
 Edits applied, redactions left out, only the starting customer, their organisation's
 colleagues and staff; images and files downloaded from the homeserver to be attached.
+A message or file that carries a credential is never copied: it is replaced by a one-line
+note (bot/secrets.py), even when the credentials protection that normally redacts it is off.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bot.events import Event, Kind, parse_event
 from bot.html import esc
 from bot.ids import matrix_to, server_of
 from bot.matrix import MatrixError, MatrixGateway, Media
+from bot.secrets import WITHHELD, WITHHELD_FILE, scan_file, scan_text
 from commands.escalation.rt.rest2 import RTFile
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,16 @@ async def fetch_media(matrix: MatrixGateway, content: dict[str, Any]) -> Media:
     media = await matrix.download(str(content["url"]))
     ctype = str(info.get("mimetype") or media.content_type)
     return Media(data=media.data, content_type=ctype, filename=name)
+
+
+async def safe_body(body: str) -> str:
+    """`body`, or the withheld note when it carries a credential."""
+    return WITHHELD if await scan_text(body) else body
+
+
+async def safe_media(media: Media) -> bool:
+    """Whether a downloaded file may be copied to RT (it carries no credential)."""
+    return not await scan_file(media.data, media.filename, media.content_type)
 
 
 def text_html(body: str) -> str:
@@ -133,14 +146,18 @@ async def build_transcript(
             continue
         name = display_name(matrix, room_id, ev.sender)
         utc, local = stamp(ev.ts)
-        body = msg.body
+        body = await safe_body(msg.body)
         note = ""
         if ev.msgtype in FILE_MSGTYPES and has_media(ev.content):
             fname = str(ev.content.get("filename") or ev.body or "file")
+            if body == WITHHELD:  # the file's name or caption carries the credential
+                fname = "file"
             try:
                 media = await fetch_media(matrix, ev.content)
                 if len(media.data) > MAX_FILE_BYTES:
                     note = f"[{fname}: too large to attach, {len(media.data)} bytes]"
+                elif not await safe_media(media):
+                    note = WITHHELD_FILE
                 else:
                     files.append(
                         RTFile(filename=fname, content_type=media.content_type, data=media.data)

@@ -27,6 +27,7 @@ from bot.html import bullet_list, code, esc, link
 from bot.matrix import MatrixError
 from bot.registry import argument, command, passive, reaction
 from bot.roles import ANYWHERE, Place, Role
+from bot.secrets import WITHHELD, scan_text
 from knowledge.index import Decision, Hit
 from knowledge.service import KnowledgeService
 from knowledge.settings import KnowledgeSettings
@@ -122,6 +123,8 @@ async def _record_answer(
     ctx: EventContext, answer_id: str, decision: Decision, mode: str, question: str
 ) -> None:
     best = decision.best
+    if await scan_text(question, ctx.event.body):  # never kept, even with the protection off
+        question = WITHHELD
     details = {
         "features": decision.features,
         "hits": [
@@ -173,6 +176,10 @@ async def _store_gap(
     room_id: str,
 ) -> None:
     """One row for `!kb gaps`: a question the docs did not answer (silence or 👎)."""
+    # The event's own text too: `!faq` joins its words, and a secret found by its line layout
+    # (a YAML `token:` line) is no longer found in the joined question.
+    if await scan_text(question, ctx.event.body):
+        return  # a question carrying a credential is never kept, whatever moderation says
     await ctx.store.execute(
         "INSERT INTO kb_gaps (question, why, path, section, room_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
         (question, why, path, section, room_id, _now_ms(ctx)),

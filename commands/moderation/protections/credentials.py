@@ -1,4 +1,10 @@
-"""Leaked credentials: redact within a second, tell the sender (kind, never value), tell staff."""
+"""Leaked credentials, in every room the bot handles and in DMs: swallowed, redacted, sender told.
+
+A message (or edit, or text file) carrying a credential stops here: no command, FAQ answer,
+ticket transcript or gap list ever sees it. In the support room (and the staff room) it is
+redacted through the Moderator (audited, staff told) and the sender gets a DM; in a DM the bot
+tries to redact it, tells the sender in that DM, and keeps nothing (no audit row, no staff line).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from typing import Any, ClassVar
 
 from bot.context import EventContext
 from bot.events import Event
-from bot.html import esc, link, user_pill
+from bot.html import user_pill
+from bot.roles import Place
 from bot.text import html_text
 from commands.moderation.moderator import Moderator, Refused
 from commands.moderation.protections.common import BaseProtection, Verdict, formatted
@@ -20,7 +27,7 @@ from commands.moderation.protections.credentials_detector import (
     kinds,
     scan_attachment,
 )
-from commands.moderation.protections.credentials_detector import Kind as SecretKind
+from commands.moderation.protections.credentials_notice import dm_notice, room_notice
 from commands.moderation.settings import CredentialSettings
 
 log = logging.getLogger(__name__)
@@ -32,38 +39,6 @@ OFFLOAD_CHARS = 8_000
 MAX_DOWNLOAD_BYTES = 8 * MAX_ATTACHMENT_BYTES
 # Images, audio and video are never text; a .env, clouds.yaml or kubeconfig arrives as m.file.
 FILE_MSGTYPES = frozenset({"m.file"})
-
-
-ADVICE_DEFAULT = "Create a new one, switch your clients to it, then revoke the old one."
-ADVICE: dict[str, str] = {
-    SecretKind.S3_PAIR.value: "Create a new S3 key pair, update your clients (s3cmd, rclone, "
-    "backups), then delete the old pair.",
-    SecretKind.S3_SECRET.value: "Create a new S3 key pair, update your clients, then delete "
-    "the old pair.",
-    SecretKind.APP_CRED.value: "Create a new application credential, switch to it, then "
-    "delete the old one (openstack application credential delete).",
-    SecretKind.OS_PASSWORD.value: "Change your OpenStack/portal password; consider an "
-    "application credential for scripts instead of your password.",
-    SecretKind.CLOUDS_YAML.value: "Change your OpenStack/portal password; consider an "
-    "application credential in clouds.yaml instead of your password.",
-    SecretKind.OS_TOKEN.value: "Revoke the token (openstack token revoke) or wait for it to "
-    "expire, and check what was done with it.",
-    SecretKind.PRIVATE_KEY.value: "Generate a new key pair, replace the public key wherever "
-    "the old one is trusted (authorized_keys, OpenStack keypairs, TLS certificates), then "
-    "remove the old one.",
-    SecretKind.KUBE_TOKEN.value: "Revoke the token (delete the service-account token or "
-    "re-issue the kubeconfig) and create a new one.",
-    SecretKind.KUBE_CLIENT_KEY.value: "Re-issue the kubeconfig / client certificate and "
-    "revoke the old one.",
-    SecretKind.TSM_PASSWORD.value: "Change the node password (dsmc set password) or ask us to "
-    "reset it, then update every client that uses the node.",
-    SecretKind.PRESIGNED_URL.value: "The link works for anyone until it expires: delete or move "
-    "the object (or rotate the key / Swift temp-URL key that signed it) if it must stop now.",
-    SecretKind.WEBHOOK_URL.value: "Anyone with the URL can post as the integration: delete the "
-    "webhook and create a new one.",
-    SecretKind.PASSWORD_HASH.value: "Hashes can be cracked offline: change the password and "
-    "replace the hash.",
-}
 
 
 def scan(ev: Event) -> list[Finding]:
@@ -142,11 +117,12 @@ class CredentialProtection(BaseProtection):
 
         Shadow mode, staff exemption and the backlog only decide whether the bot
         *acts*. A message carrying a secret is never answered, stored or copied into
-        a ticket, so once found it stops here whatever the action.
+        a ticket, so once found it stops here whatever the action, in whatever place
+        the router hands it over (support room, staff room, DM).
         """
         ev = ctx.event
         enabled, shadow = self.mode
-        if not enabled or ev.kind != "message" or ev.room_id != self.moderator.support:
+        if not enabled or ev.kind != "message":
             return False
         if ev.sender == self.moderator.matrix.user_id:
             return False
@@ -161,8 +137,13 @@ class CredentialProtection(BaseProtection):
         verdict = self._verdict(found + in_file)
         if verdict is None:
             return False
-        if not self.exempt(ctx) and (not ev.backlog or self.acts_on_backlog):
-            await self.enforce(ctx, verdict, shadow, what="file" if in_file else "message")
+        what = "file" if in_file else "message"
+        if ev.backlog and not self.acts_on_backlog:
+            return True
+        if ctx.place is Place.dm:
+            await self.in_dm(ctx, verdict, shadow, what)
+        elif not self.exempt(ctx):
+            await self.enforce(ctx, verdict, shadow, what=what)
         return True
 
     async def scan_file(self, ctx: EventContext, attachment: Attachment) -> list[Finding]:
@@ -219,40 +200,55 @@ class CredentialProtection(BaseProtection):
             return
         await self._tell_sender(ctx, kind_names, redacted=outcome.ok, what=what)
 
+    async def in_dm(self, ctx: EventContext, verdict: Verdict, shadow: bool, what: str) -> None:
+        """A secret sent to the bot in a DM: redact it if the bot may, tell the sender there.
+
+        Nothing is recorded (no audit row, no staff line): only the sender and the bot saw it.
+        The bot has the power to redact in the DMs it opens (both members get 100), usually not
+        in one the sender opened; failing to redact never stops the notice.
+        """
+        ev = ctx.event
+        kind_names = verdict.reason.removeprefix("credential: ").split(", ")
+        if shadow:
+            log.info(
+                "shadow: credential (%s) in DM %s, not acted on", ", ".join(kind_names), ev.event_id
+            )
+            return
+        redacted = True
+        try:
+            await ctx.matrix.redact(ev.room_id, ev.event_id, verdict.reason)
+        except Exception as exc:  # no power in this DM, or the server refused: tell anyway
+            redacted = False
+            log.info("could not redact %s in a DM: %s", ev.event_id, type(exc).__name__)
+        log.info(
+            "credential (%s) in DM %s from %s, %s",
+            ", ".join(kind_names),
+            ev.event_id,
+            ev.sender,
+            "redacted" if redacted else "not redacted",
+        )
+        if not self.settings.dm_sender:
+            return
+        html = dm_notice(self.settings, ev.sender, kind_names, redacted=redacted, what=what)
+        try:
+            await ctx.matrix.send(ev.room_id, html)
+        except Exception:
+            log.warning("could not answer %s about a credential in their DM", ev.sender)
+            ctx.services.metrics.errors.labels("moderation_dm").inc()
+
     async def _tell_sender(
         self, ctx: EventContext, kind_names: list[str], redacted: bool, what: str = "message"
     ) -> None:
-        docs = []
-        for k in kind_names:
-            url = self.settings.doc_for(k)
-            if url not in docs:
-                docs.append(url)
-        which = " and ".join(f"<b>{esc(k)}</b>" for k in kind_names)
-        removed = (
-            f"I removed your {what} from the support room"
-            if redacted
-            else f"I could not remove your {what} from the support room; staff have been told"
-        )
-        advice = []
-        for k in kind_names:
-            tip = ADVICE.get(k, ADVICE_DEFAULT)
-            if tip not in advice:
-                advice.append(tip)
-        message = (
-            f"Hi {user_pill(ctx.event.sender)}, your {what} contained a credential ({which}). "
-            f"{removed}, but it was visible to everyone in the room (other "
-            "organisations too) and may already be in their clients or notifications: "
-            "<b>treat it as exposed and rotate it now</b>. "
-            + " ".join(esc(a) for a in advice)
-            + " How to: "
-            + ", ".join(link(u, u) for u in docs)
-            + ". If you need help, ask in the room without pasting the secret."
+        ev = ctx.event
+        room = "the staff room" if ctx.place is Place.staff else "the support room"
+        message = room_notice(
+            self.settings, ev.sender, kind_names, redacted=redacted, what=what, room=room
         )
         try:
-            await ctx.matrix.send_dm(ctx.event.sender, message)
+            await ctx.matrix.send_dm(ev.sender, message)
         except Exception:
-            log.warning("could not DM %s about a credential", ctx.event.sender)
+            log.warning("could not DM %s about a credential", ev.sender)
             ctx.services.metrics.errors.labels("moderation_dm").inc()
             await ctx.services.tell_staff(
-                f"⚠️ could not DM {user_pill(ctx.event.sender)} about their leaked credential"
+                f"⚠️ could not DM {user_pill(ev.sender)} about their leaked credential"
             )

@@ -150,7 +150,13 @@ def is_placeholder(value: str) -> bool:
         return True  # supersecret123, password1!, changeme2 (but Qwerty!2024 is a password)
     words = [w for w in re.split(r"[\s_.-]+", low) if w]
     camel = [w.lower() for w in _CAMEL.findall(v)]
-    if len(camel) >= 2 and any(w in _NAMING_WORDS for w in camel):
+    # Only when the words make up most of the value: a random 40-character key has camel-case
+    # runs too ("...Qa..My00..." is not a description).
+    if (
+        len(camel) >= 2
+        and any(w in _NAMING_WORDS for w in camel)
+        and sum(map(len, camel)) * 10 >= len(v) * 8
+    ):
         return True  # SecurePassword123, ChangeMeStrongPassword
     if len(words) >= 2 and any(w in _NAMING_WORDS for w in words):
         return True  # "cloutility password", ditt-passord-her, my_api_token
@@ -185,9 +191,29 @@ def _looks_like_token(value: str, min_len: int = 16) -> bool:
     return _classes(v) >= 2 and _entropy(v) >= 3.0
 
 
+_B64_40 = re.compile(r"/?[A-Za-z0-9+]+(?:/[A-Za-z0-9+]+){0,2}")
+# Fragments that mark a placeholder even inside a random-looking run (AWS's documented
+# wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY); shorter ones ("your", a "...her" ending) turn up
+# by chance in about 1 random 40-character key in 5000.
+_LONG_FRAGMENTS = ("example", "placeholder", "redact", "omitted", "replace", "changeme", "insert")
+
+
+def _random_base64(value: str) -> bool:
+    """A 40-char base64 run at random-key entropy that names no placeholder: a path starts
+    with "/" too, but has more slashes."""
+    low = value.lower()
+    return (
+        _B64_40.fullmatch(value) is not None
+        and _entropy(value) >= 4.3
+        and not any(f in low for f in _LONG_FRAGMENTS)
+    )
+
+
 def _is_s3_secret(value: str) -> bool:
     """40 chars of base62/base64 with mixed case and digits (never pure hex: git SHA, SHA-1)."""
-    if len(value) != 40 or is_placeholder(value):
+    if len(value) != 40:
+        return False
+    if is_placeholder(value) and not _random_base64(value):
         return False
     has_lower = any(c.islower() for c in value)
     has_upper = any(c.isupper() for c in value)
@@ -247,7 +273,8 @@ _S3_ACCESS_HINT = re.compile(
 
 
 def _s3_value(v: str) -> bool:
-    return _looks_like_token(v)
+    # a random key starting with "/" is not a path (see _is_s3_secret)
+    return _looks_like_token(v) or _is_s3_secret(v.strip("\"'`"))
 
 
 def _pw(v: str) -> bool:
