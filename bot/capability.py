@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 CAPABILITIES_GROUP = "backchannel.capabilities"
 CLI_GROUP = "backchannel.cli"
+SECRETS_GROUP = "backchannel.secrets"
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,12 @@ def add_cli_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Let every installed capability add its subcommands (``backchannel access ...``)."""
     for ep in sorted(entry_points(group=CLI_GROUP), key=lambda e: e.name):
         ep.load()(sub)
+
+
+@cache
+def secret_detector() -> Any | None:
+    """The credential detector module a capability provides (``backchannel.secrets`` entry
+    point: ``text_kinds``, ``file_kinds``, ``redact_text``), or None when none is installed."""
+    for ep in entry_points(group=SECRETS_GROUP):
+        return ep.load()
+    return None

@@ -11,21 +11,21 @@ cleaned once, at creation, before any handler (present or added later, pytest's 
 sees it. `SecretLogFilter` is the same cleaning as a `logging.Filter` for handlers set up
 elsewhere.
 
-The core does not import capabilities: the redactor is passed in, or loaded by name
-(`DEFAULT_REDACTOR`) the way bot/capability.py loads entry points.
+The core does not import capabilities: the redactor is passed in, or taken from the
+`backchannel.secrets` entry point (bot/capability.py), as capabilities are.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import traceback
 from collections.abc import Callable
 
+from bot.capability import SECRETS_GROUP, secret_detector
+
 Redactor = Callable[[str], str]
 
-DEFAULT_REDACTOR = "commands.moderation.protections.credentials_detector:redact_text"
 
 # Keys that mark a payload as Matrix event/sync content (event, content, sync body, to-device).
 _EVENT_KEYS = re.compile(
@@ -136,10 +136,11 @@ class SecretLogFilter(logging.Filter):
         return True
 
 
-def load_redactor(name: str = DEFAULT_REDACTOR) -> Redactor | None:
-    module, _, attr = name.partition(":")
+def load_redactor() -> Redactor | None:
+    """`redact_text` of the installed credential detector, if there is one."""
     try:
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        module = secret_detector()
+        return None if module is None else module.redact_text
     except (ImportError, AttributeError):
         return None
 
@@ -171,8 +172,8 @@ def install(redact: Redactor | None = None) -> SecretLogFilter:
     _installed = flt
     if redactor is None:
         logging.getLogger(__name__).warning(
-            "no credential redactor (%s); only event payloads are removed from the log",
-            DEFAULT_REDACTOR,
+            "no credential redactor (entry point %s); only event payloads are removed from the log",
+            SECRETS_GROUP,
         )
     return flt
 

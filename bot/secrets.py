@@ -7,24 +7,24 @@ or forwards text (FAQ questions and the gap list, ticket transcripts and thread 
 asks right where it stores, so a secret stays out even when moderation, or the credentials
 protection, is switched off or in shadow mode.
 
-The core does not import capabilities: the detector is loaded by name, the way
-bot/logfilter.py loads its redactor.
+The core does not import capabilities: the detector comes from the `backchannel.secrets`
+entry point (bot/capability.py), as capabilities do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Callable
 from functools import cache
+
+from bot.capability import SECRETS_GROUP, secret_detector
 
 log = logging.getLogger(__name__)
 
 TextKinds = Callable[[str], list[str]]
 FileKinds = Callable[[bytes, str, str | None], list[str]]
 
-DETECTOR_MODULE = "commands.moderation.protections.credentials_guard"
 WITHHELD = "[message withheld: contained a credential]"
 WITHHELD_FILE = "[file withheld: contained a credential]"
 # Above this size the detector can take more than ~10 ms: run it off the event loop.
@@ -34,11 +34,13 @@ OFFLOAD_CHARS = 8_000
 @cache
 def _detector() -> tuple[TextKinds, FileKinds] | None:
     try:
-        module = importlib.import_module(DETECTOR_MODULE)
-        return module.text_kinds, module.file_kinds
+        module = secret_detector()
+        if module is not None:
+            return module.text_kinds, module.file_kinds
     except (ImportError, AttributeError):
-        log.error("no credential detector (%s): stored text is not checked", DETECTOR_MODULE)
-        return None
+        pass
+    log.error("no credential detector (entry point %s): stored text is not checked", SECRETS_GROUP)
+    return None
 
 
 def text_kinds(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The detector as the core's secret rule sees it: kinds by name, for text and for files.
 
-bot/secrets.py loads these two functions by name (the core never imports a capability) so the
-places that keep or pass on text (FAQ questions and gaps, ticket transcripts and comments) can
+The core finds this module through the `backchannel.secrets` entry point (it never imports a
+capability): bot/secrets.py uses the kinds functions so the places that keep or pass on text (FAQ questions and gaps, ticket transcripts and comments) can
 check right where they store, whatever the moderation switches say.
 """
 
@@ -10,8 +10,11 @@ from __future__ import annotations
 from commands.moderation.protections.credentials_detector import (
     find_secrets,
     kinds,
+    redact_text,
     scan_attachment,
 )
+
+__all__ = ["file_kinds", "redact_text", "text_kinds"]
 
 
 def text_kinds(text: str) -> list[str]:
