@@ -159,6 +159,8 @@ class Intake:
         self._stopping = asyncio.Event()
         self.last_sync_ok = 0.0
         self.pending = PendingDecryption()
+        self._queued = 0  # events in batches not yet handed to the scheduler
+        metrics.intake_pending.set_function(lambda: self._queued + self.scheduler.pending)
 
     async def load(self) -> None:
         birth = await self.ledger.get("birth_ms")
@@ -215,6 +217,7 @@ class Intake:
                 failures = 0
                 next_batch: str = resp.next_batch
                 token = next_batch
+                self._queued += len(batch)
                 await self._queue.put((batch, next_batch))
                 self.last_sync_ok = unix(self.clock)
                 self.metrics.synced(self.last_sync_ok)
@@ -239,7 +242,10 @@ class Intake:
                 if saver.done():
                     break
                 batch, token = item
-                dones = [await self.scheduler.submit(*w) for w in batch]
+                dones = []
+                for work in batch:
+                    dones.append(await self.scheduler.submit(*work))
+                    self._queued -= 1
                 saves.put_nowait((dones, token))
             await self.scheduler.drain()
         finally:
