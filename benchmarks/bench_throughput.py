@@ -18,7 +18,16 @@ the same run:
   grew: the lag's slope (reply stamp - command stamp, per second of run), the
   backlog (accepted, not yet answered) at the window's start and end, and the
   bot's own queue depth (``backchannel_intake_pending_events``, sampled from
-  /metrics every 0.5 s). Every command must get exactly one reply.
+  /metrics every second). Every command must get exactly one reply.
+
+Also in the same run, to tell the bot's share from the homeserver's: CPU of the
+bot and of Synapse while the customers send (/proc), the customers' own send
+round trip, and how long Synapse itself took per send, the bot's replies
+against the customers' commands (Synapse's request log, which the run turns
+on). Synapse runs concurrent requests interleaved, so a send that costs it more
+CPU also takes it longer: with one reply in flight per sender (a sender's
+commands are handled in order), the bot can keep up only if its replies cost
+Synapse no more than the commands do.
 
 ``--pyspy FILE`` samples the bot with py-spy during the throughput part
 (``PY_SPY`` names the executable), for finding where its time goes.
@@ -34,6 +43,7 @@ import bisect
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -45,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import nio
+import yaml
 
 from benchmarks.bench_foundation import (
     BOT_LIKE,
@@ -84,8 +95,10 @@ async def sender_client(server: Synapse, world: World, n: int) -> tuple[Account,
     return account, client
 
 
-async def blast(client: nio.AsyncClient, room: str, commands: int) -> list[str]:
-    """``commands`` pings, one in flight: odd ones top-level, even ones in this sender's thread."""
+async def blast(client: nio.AsyncClient, room: str, commands: int, rtts: list[float]) -> list[str]:
+    """``commands`` pings, one in flight: odd ones top-level, even ones in this sender's thread.
+
+    ``rtts`` gets each send's round trip as the customer saw it (seconds)."""
     root_resp = await client.room_send(
         room, "m.room.message", {"msgtype": "m.text", "body": "!ping"}
     )
@@ -101,7 +114,9 @@ async def blast(client: nio.AsyncClient, room: str, commands: int) -> list[str]:
                 "is_falling_back": True,
                 "m.in_reply_to": {"event_id": root},
             }
+        sent = time.perf_counter()
         resp = await client.room_send(room, "m.room.message", content)
+        rtts.append(time.perf_counter() - sent)
         assert isinstance(resp, nio.RoomSendResponse), resp
         asks.append(resp.event_id)
     return asks
@@ -197,8 +212,55 @@ def analyse(ask_ts: dict[str, int], reply_ts: dict[str, list[int]]) -> dict[str,
     return out
 
 
+def log_requests(server: Synapse, path: Path) -> None:
+    """Restart Synapse with its request log (one line per request: user, time taken) at ``path``."""
+    server.stop()
+    config_path = server.dir / "localhost.log.config"
+    config = yaml.safe_load(config_path.read_text())
+    config["handlers"]["file"]["filename"] = str(path)
+    config["root"]["handlers"] = ["file"]
+    config.setdefault("loggers", {})["synapse.access.http"] = {"level": "INFO"}
+    config_path.write_text(yaml.safe_dump(config))
+    server.start()
+
+
+ACCESS = re.compile(
+    r"^(\S+ \S+) .*\{(@[^:}]+):[^}]*\} Processed request: ([\d.]+)sec/.*\"PUT \S+/send/"
+)
+
+
+def synapse_send_times(path: Path, start: float, end: float) -> dict[str, Any]:
+    """Time Synapse took per send (its own request log), the bot's against the customers',
+    for sends it finished between ``start`` and ``end`` (unix seconds)."""
+    times: dict[str, list[float]] = {"bot": [], "customers": []}
+    for line in path.read_text(errors="replace").splitlines():
+        m = ACCESS.match(line)
+        if not m:
+            continue
+        stamp = time.mktime(time.strptime(m.group(1).split(",")[0], "%Y-%m-%d %H:%M:%S"))
+        if not start - 1 <= stamp <= end + 1:
+            continue
+        who = m.group(2)
+        if who.startswith("@bot"):
+            times["bot"].append(float(m.group(3)))
+        elif who.startswith("@loadcustomer"):
+            times["customers"].append(float(m.group(3)))
+    out: dict[str, Any] = {
+        f"{k}_p50_ms": round(statistics.median(v) * 1000, 1) if v else None
+        for k, v in times.items()
+    }
+    out.update({f"{k}_n": len(v) for k, v in times.items()})
+    if times["bot"] and times["customers"]:
+        out["bot_over_customers_p50"] = round(
+            statistics.median(times["bot"]) / statistics.median(times["customers"]), 3
+        )
+    return out
+
+
 async def sample_pending(port: int, stop: asyncio.Event, into: list[tuple[float, float]]) -> None:
-    """The bot's own queue depth (events received, not yet handled) every 0.5 s, if exposed."""
+    """The bot's own queue depth (events received, not yet handled) every second, if exposed.
+
+    Not more often: rendering /metrics is a visible share of the bot's own CPU."""
     started = time.perf_counter()
     while not stop.is_set():
         try:
@@ -209,7 +271,7 @@ async def sample_pending(port: int, stop: asyncio.Event, into: list[tuple[float,
             if line.startswith(PENDING_METRIC + " "):
                 into.append((round(time.perf_counter() - started, 2), float(line.split()[1])))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 def _metrics_text(port: int) -> str:
@@ -218,18 +280,37 @@ def _metrics_text(port: int) -> str:
         return text
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def throughput_run(
-    server: Synapse, world: World, senders: int, commands: int, web_port: int
+    server: Synapse,
+    world: World,
+    senders: int,
+    commands: int,
+    web_port: int,
+    bot_pid: int,
+    access_log: Path,
 ) -> dict[str, Any]:
     clients = [await sender_client(server, world, n) for n in range(senders)]
+    cpu0 = {"bot": cpu_seconds(bot_pid), "synapse": cpu_seconds(server.proc_pid)}
     token = world.admin.account.access_token
     pending: list[tuple[float, float]] = []
+    customer_rtts: list[float] = []
     stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(sample_pending(web_port, stop_sampling, pending))
     try:
+        wall_start = time.time()
         started = time.perf_counter()
-        per_sender = await asyncio.gather(*(blast(c, world.support, commands) for _, c in clients))
+        per_sender = await asyncio.gather(
+            *(blast(c, world.support, commands, customer_rtts) for _, c in clients)
+        )
         send_wall = time.perf_counter() - started
+        wall_end = time.time()
+        cpu1 = {"bot": cpu_seconds(bot_pid), "synapse": cpu_seconds(server.proc_pid)}
         asks = [a for s in per_sender for a in s]
         # Wait for the replies (or give up after a minute of no progress).
         deadline = time.monotonic() + 120
@@ -280,6 +361,18 @@ async def throughput_run(
             "mean_while_sending": round(statistics.fmean(in_send), 2) if in_send else None,
             "last_while_sending": in_send[-1] if in_send else None,
         },
+        # While the customers were sending: share of one CPU, and CPU ms per command.
+        "cpu_while_sending": {
+            name: {
+                "cpu_share": round((cpu1[name] - cpu0[name]) / send_wall, 3),
+                "ms_per_command": round((cpu1[name] - cpu0[name]) * 1000 / len(asks), 2),
+            }
+            for name in cpu0
+        },
+        # Inside Synapse (its request log): how long a send of the bot took against a
+        # customer's, over the sending part of the run.
+        "synapse_send_time": synapse_send_times(access_log, wall_start, wall_end),
+        "customer_send_rtt_ms_p50": round(statistics.median(customer_rtts) * 1000, 1),
         "send_wall_s": round(send_wall, 2),
         "until_all_answered_s": round(drain_wall, 2),
         "target_ratio_min": RATIO_TARGET,
@@ -311,6 +404,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     server = Synapse(tmp / "synapse", free_port())
     server.start()
+    access_log = tmp / "synapse-access.log"
+    log_requests(server, access_log)
     bot = echo = None
     world: World | None = None
     try:
@@ -334,7 +429,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print("latency done; throughput run", file=sys.stderr)
         spy = await start_pyspy(args.pyspy, bot.popen.pid) if args.pyspy else None
         try:
-            tput = await throughput_run(server, world, args.senders, args.commands, web_port)
+            tput = await throughput_run(
+                server, world, args.senders, args.commands, web_port, bot.popen.pid, access_log
+            )
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
@@ -440,6 +537,18 @@ def main(argv: list[str] | None = None) -> int:
             "missing / duplicate replies",
             f"{tp['missing']} / {tp['duplicates']}",
             ok(tp["missing"] == tp["duplicates"] == 0),
+        ),
+        (
+            "CPU share while sending bot / synapse",
+            f"{tp['cpu_while_sending']['bot']['cpu_share']} / "
+            f"{tp['cpu_while_sending']['synapse']['cpu_share']}",
+            "",
+        ),
+        (
+            "Synapse time per send bot / customer p50",
+            f"{tp['synapse_send_time']['bot_p50_ms']} / "
+            f"{tp['synapse_send_time']['customers_p50_ms']} ms",
+            "",
         ),
         ("load avg start/end", "/".join(map(str, result["machine"]["loadavg_1m_start_end"])), ""),
     ]
