@@ -29,6 +29,12 @@ CPU also takes it longer: with one reply in flight per sender (a sender's
 commands are handled in order), the bot can keep up only if its replies cost
 Synapse no more than the commands do.
 
+The baseline for the rate: after the bot, the same customers blast the same
+pings into a room of their own answered by a bare matrix-nio bot that keeps the
+bot's ordering rule (one sender's commands one after another, senders in
+parallel) and answers like the bot (same content, in the command's thread),
+with Synapse to itself as the bot had (``--no-baseline`` skips it).
+
 ``--pyspy FILE`` samples the bot with py-spy during the throughput part
 (``PY_SPY`` names the executable), for finding where its time goes.
 
@@ -59,6 +65,7 @@ import yaml
 
 from benchmarks.bench_foundation import (
     BOT_LIKE,
+    Proc,
     latency_run,
     make_echo_world,
     start_bot,
@@ -79,20 +86,91 @@ LATENCY_TARGET = 1.10
 PENDING_METRIC = "backchannel_intake_pending_events"
 
 
-async def sender_client(server: Synapse, world: World, n: int) -> tuple[Account, nio.AsyncClient]:
-    account = server.register(f"loadcustomer{n}")
-    resp = server.api(
-        "POST",
-        f"/_matrix/client/v3/rooms/{world.support}/invite",
-        world.admin.account.access_token,
-        {"user_id": account.user_id},
+async def make_senders(
+    server: Synapse, world: World, count: int, rooms: list[str]
+) -> list[nio.AsyncClient]:
+    """``count`` load customers, each joined to every room in ``rooms``."""
+    clients = []
+    for n in range(count):
+        account = server.register(f"loadcustomer{n}")
+        client = nio.AsyncClient(server.url, account.user_id, device_id=account.device_id)
+        client.restore_login(account.user_id, account.device_id, account.access_token)
+        for room in rooms:
+            resp = server.api(
+                "POST",
+                f"/_matrix/client/v3/rooms/{room}/invite",
+                world.admin.account.access_token,
+                {"user_id": account.user_id},
+            )
+            assert "errcode" not in resp, resp
+            joined = await client.join(room)
+            assert isinstance(joined, nio.JoinResponse), joined
+        clients.append(client)
+    return clients
+
+
+# The baseline for the handling rate: a bare matrix-nio bot under the bot's own ordering
+# rule (one sender's commands answered one after another, senders in parallel), answering
+# like the bot does (same content, in the command's thread). Run with ``python -c``.
+ORDERED_ECHO_BOT = """
+import asyncio, json, os, sys
+import nio
+
+async def main(homeserver, user_id, device_id):
+    config = nio.AsyncClientConfig(encryption_enabled=False)
+    client = nio.AsyncClient(homeserver, user_id, device_id=device_id, config=config)
+    client.restore_login(user_id, device_id, os.environ["ECHO_TOKEN"])
+    await client.sync(timeout=0, full_state=True)
+    content = json.loads(os.environ["ECHO_CONTENT"])
+    queues = {}
+
+    async def answer(queue):
+        while True:
+            room_id, event = await queue.get()
+            rel = event.source["content"].get("m.relates_to") or {}
+            root = rel.get("event_id") if rel.get("rel_type") == "m.thread" else event.event_id
+            reply = {"rel_type": "m.thread", "event_id": root, "is_falling_back": True,
+                     "m.in_reply_to": {"event_id": event.event_id}}
+            await client.room_send(room_id, "m.room.message", {**content, "m.relates_to": reply})
+
+    async def on_message(room, event):
+        if event.sender != client.user_id and event.body == "!ping":
+            if event.sender not in queues:
+                queues[event.sender] = asyncio.Queue()
+                asyncio.create_task(answer(queues[event.sender]))
+            queues[event.sender].put_nowait((room.room_id, event))
+
+    client.add_event_callback(on_message, nio.RoomMessageText)
+    print("ready", flush=True)
+    await client.sync_forever(timeout=30000)
+
+asyncio.run(main(*sys.argv[1:4]))
+"""
+
+
+async def start_ordered_echo(server: Synapse, account: Account) -> Proc:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")},
+        "ECHO_TOKEN": account.access_token,
+        "ECHO_CONTENT": json.dumps(BOT_LIKE),
+    }
+    started = time.perf_counter()
+    popen = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        ORDERED_ECHO_BOT,
+        server.url,
+        account.user_id,
+        account.device_id,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
     )
-    assert "errcode" not in resp, resp
-    client = nio.AsyncClient(server.url, account.user_id, device_id=account.device_id)
-    client.restore_login(account.user_id, account.device_id, account.access_token)
-    joined = await client.join(world.support)
-    assert isinstance(joined, nio.JoinResponse), joined
-    return account, client
+    assert popen.stdout is not None
+    line = await asyncio.wait_for(popen.stdout.readline(), 60)
+    if line.strip() != b"ready":
+        raise RuntimeError(f"ordered echo bot did not start: {line!r}")
+    return Proc("ordered-echo", popen, started)
 
 
 async def blast(client: nio.AsyncClient, room: str, commands: int, rtts: list[float]) -> list[str]:
@@ -229,7 +307,7 @@ ACCESS = re.compile(
 )
 
 
-def synapse_send_times(path: Path, start: float, end: float) -> dict[str, Any]:
+def synapse_send_times(path: Path, start: float, end: float, responder: str) -> dict[str, Any]:
     """Time Synapse took per send (its own request log), the bot's against the customers',
     for sends it finished between ``start`` and ``end`` (unix seconds)."""
     times: dict[str, list[float]] = {"bot": [], "customers": []}
@@ -241,7 +319,7 @@ def synapse_send_times(path: Path, start: float, end: float) -> dict[str, Any]:
         if not start - 1 <= stamp <= end + 1:
             continue
         who = m.group(2)
-        if who.startswith("@bot"):
+        if who == responder:
             times["bot"].append(float(m.group(3)))
         elif who.startswith("@loadcustomer"):
             times["customers"].append(float(m.group(3)))
@@ -289,36 +367,38 @@ def cpu_seconds(pid: int) -> float:
 async def throughput_run(
     server: Synapse,
     world: World,
-    senders: int,
+    clients: list[nio.AsyncClient],
+    room: str,
+    responder: str,
+    responder_pid: int,
     commands: int,
-    web_port: int,
-    bot_pid: int,
     access_log: Path,
+    web_port: int | None = None,
 ) -> dict[str, Any]:
-    clients = [await sender_client(server, world, n) for n in range(senders)]
-    cpu0 = {"bot": cpu_seconds(bot_pid), "synapse": cpu_seconds(server.proc_pid)}
+    """Every client blasts ``commands`` pings into ``room``; ``responder`` answers them."""
+    cpu0 = {"bot": cpu_seconds(responder_pid), "synapse": cpu_seconds(server.proc_pid)}
     token = world.admin.account.access_token
     pending: list[tuple[float, float]] = []
     customer_rtts: list[float] = []
     stop_sampling = asyncio.Event()
-    sampler = asyncio.create_task(sample_pending(web_port, stop_sampling, pending))
+    sampler = asyncio.create_task(
+        sample_pending(web_port, stop_sampling, pending) if web_port else stop_sampling.wait()
+    )
     try:
         wall_start = time.time()
         started = time.perf_counter()
         per_sender = await asyncio.gather(
-            *(blast(c, world.support, commands, customer_rtts) for _, c in clients)
+            *(blast(c, room, commands, customer_rtts) for c in clients)
         )
         send_wall = time.perf_counter() - started
         wall_end = time.time()
-        cpu1 = {"bot": cpu_seconds(bot_pid), "synapse": cpu_seconds(server.proc_pid)}
+        cpu1 = {"bot": cpu_seconds(responder_pid), "synapse": cpu_seconds(server.proc_pid)}
         asks = [a for s in per_sender for a in s]
         # Wait for the replies (or give up after a minute of no progress).
         deadline = time.monotonic() + 120
         msgs: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            msgs = await asyncio.to_thread(
-                bot_messages, server, token, world.support, world.bot.user_id
-            )
+            msgs = await asyncio.to_thread(bot_messages, server, token, room, responder)
             answered = sum(1 for a in asks if replies_to(msgs, a))
             if answered == len(asks):
                 break
@@ -327,9 +407,7 @@ async def throughput_run(
     finally:
         stop_sampling.set()
         await sampler
-        for _, c in clients:
-            await c.close()
-    ask_ts = {a: await asyncio.to_thread(event_ts, server, token, world.support, a) for a in asks}
+    ask_ts = {a: await asyncio.to_thread(event_ts, server, token, room, a) for a in asks}
     reply_ts: dict[str, list[int]] = {a: [] for a in asks}
     for m in msgs:
         rel = (m.get("content") or {}).get("m.relates_to") or {}
@@ -342,7 +420,7 @@ async def throughput_run(
     whole = figures["whole_run"]
     in_send = [p for t, p in pending if t <= send_wall]
     return {
-        "senders": senders,
+        "senders": len(clients),
         "commands": len(asks),
         "answered": len(answered_ids),
         "missing": len(asks) - len(answered_ids),
@@ -371,7 +449,9 @@ async def throughput_run(
         },
         # Inside Synapse (its request log): how long a send of the bot took against a
         # customer's, over the sending part of the run.
-        "synapse_send_time": synapse_send_times(access_log, wall_start, wall_end),
+        "synapse_send_time": synapse_send_times(
+            access_log, wall_start, wall_end, responder.split(":")[0]
+        ),
         "customer_send_rtt_ms_p50": round(statistics.median(customer_rtts) * 1000, 1),
         "send_wall_s": round(send_wall, 2),
         "until_all_answered_s": round(drain_wall, 2),
@@ -406,12 +486,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server.start()
     access_log = tmp / "synapse-access.log"
     log_requests(server, access_log)
-    bot = echo = None
+    bot = echo = ordered = None
     world: World | None = None
+    clients: list[nio.AsyncClient] = []
+    baseline: dict[str, Any] | None = None
     try:
         world = await build_world(server, tmp, encrypted=False)
         echo_account, echo_room = await make_echo_world(world, 0)
+        ordered_account, ordered_room = await make_echo_world(world, 1)
         await world.engineer.stop()
+        clients = await make_senders(server, world, args.senders, [world.support, ordered_room])
         web_port = free_port()
         config_path = tmp / "bot.toml"
         write_bot_config(world, world.data_dir, web_port, config_path)
@@ -430,14 +514,38 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         spy = await start_pyspy(args.pyspy, bot.popen.pid) if args.pyspy else None
         try:
             tput = await throughput_run(
-                server, world, args.senders, args.commands, web_port, bot.popen.pid, access_log
+                server,
+                world,
+                clients,
+                world.support,
+                world.bot.user_id,
+                bot.popen.pid,
+                args.commands,
+                access_log,
+                web_port,
             )
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 await spy.wait()
+        if not args.no_baseline:
+            await bot.stop()  # the baseline has Synapse to itself, as the bot had
+            print("throughput run of the ordered echo bot", file=sys.stderr)
+            ordered = await start_ordered_echo(server, ordered_account)
+            baseline = await throughput_run(
+                server,
+                world,
+                clients,
+                ordered_room,
+                ordered_account.user_id,
+                ordered.popen.pid,
+                args.commands,
+                access_log,
+            )
     finally:
-        for p in (bot, echo):
+        for c in clients:
+            await c.close()
+        for p in (bot, echo, ordered):
             if p is not None:
                 with contextlib.suppress(Exception):
                     await p.stop()
@@ -470,6 +578,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "target_ratio_max": LATENCY_TARGET,
         },
         "throughput": tput,
+        "throughput_ordered_echo_bot": baseline,
     }
 
 
@@ -480,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pings", type=int, default=60, help="latency pings per responder")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the ordered echo bot's throughput run"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (bot log)")
     parser.add_argument(
         "--pyspy", metavar="FILE", help="profile the bot under load with py-spy (raw format)"
@@ -549,6 +661,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{tp['synapse_send_time']['bot_p50_ms']} / "
             f"{tp['synapse_send_time']['customers_p50_ms']} ms",
             "",
+        ),
+        *(
+            [
+                (
+                    "ordered echo bot: ratio whole / steady",
+                    f"{base['ratio']:.3f} / {base['steady_state']['ratio']:.3f}",
+                    "",
+                ),
+                (
+                    "ordered echo bot: lag slope steady",
+                    f"{base['lag']['slope_ms_per_s_steady']} ms/s",
+                    "",
+                ),
+            ]
+            if (base := result["throughput_ordered_echo_bot"])
+            else []
         ),
         ("load avg start/end", "/".join(map(str, result["machine"]["loadavg_1m_start_end"])), ""),
     ]
