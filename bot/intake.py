@@ -14,7 +14,9 @@
   within one sender's commands (bot/ordering.py). The sync token is saved only
   when every event of its batch, and of all earlier batches, is handled: a
   crash resumes from the last batch that was completely handled, and the
-  ledger skips what of the later batches was already done.
+  ledger skips what of the later batches was already done. Marks are written
+  in groups (bot/batchwrite.py) off the event's path, each before its batch's
+  token: the next event of a thread or sender does not wait for SQLite.
 - Events older than the bot's birth (its first start on this data directory)
   are never acted on; events from before this process started are marked
   ``backlog`` so protections do not punish after downtime.
