@@ -14,7 +14,9 @@
   within one sender's commands (bot/ordering.py). The sync token is saved only
   when every event of its batch, and of all earlier batches, is handled: a
   crash resumes from the last batch that was completely handled, and the
-  ledger skips what of the later batches was already done.
+  ledger skips what of the later batches was already done. Marks are written
+  in groups (bot/batchwrite.py) off the event's path, each before its batch's
+  token: the next event of a thread or sender does not wait for SQLite.
 - Events older than the bot's birth (its first start on this data directory)
   are never acted on; events from before this process started are marked
   ``backlog`` so protections do not punish after downtime.
@@ -31,6 +33,7 @@ from typing import Any
 import nio
 
 from bot import txn
+from bot.batchwrite import BatchedWrites
 from bot.clock import Clock, unix, utcnow
 from bot.events import Event, parse_event
 from bot.matrix import MatrixError, MatrixGateway, check
@@ -65,10 +68,22 @@ Job = Callable[[], Awaitable[None]]
 Work = tuple[Job, tuple[str, ...], str, bool]  # job, ordering keys, scope (room), barrier
 
 
+MARK_SQL = (
+    "INSERT INTO handled_events(event_id, handled_at, status) VALUES (?, ?, ?) "
+    "ON CONFLICT(event_id) DO UPDATE SET status=excluded.status, handled_at=excluded.handled_at"
+)
+
+
 class Ledger:
-    def __init__(self, store: Store, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock = utcnow,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self._marks = BatchedWrites(store, MARK_SQL, on_error=on_error)
 
     async def get(self, key: str) -> str | None:
         value: str | None = await self.store.fetchval("SELECT value FROM kv WHERE key=?", (key,))
@@ -111,11 +126,19 @@ class Ledger:
         return "handle"
 
     async def mark(self, event_id: str, status: str = "handled") -> None:
-        await self.store.execute(
-            "INSERT INTO handled_events(event_id, handled_at, status) VALUES (?, ?, ?) "
-            "ON CONFLICT(event_id) DO UPDATE SET status=excluded.status, handled_at=excluded.handled_at",
-            (event_id, unix(self.clock), status),
-        )
+        """Record that the event is done: queued, and written with the other marks of the
+        moment in one go (``flush``), always before the sync token of its batch is saved.
+
+        Not awaited on the event's path: the next event of its thread or sender need
+        not wait for SQLite. If the process dies before the write, the event's batch is
+        delivered again and its sends repeat with the same transaction ids (bot/txn.py),
+        as for a death just before the mark.
+        """
+        self._marks.write_later((event_id, unix(self.clock), status))
+
+    async def flush(self) -> None:
+        """Every mark queued so far is written."""
+        await self._marks.flush()
 
     async def prune(self) -> None:
         await self.store.execute(
@@ -141,8 +164,8 @@ class Intake:
         command_prefix: str = "!",
     ) -> None:
         self.matrix = matrix
-        self.ledger = Ledger(store, clock)
         self.metrics = metrics
+        self.ledger = Ledger(store, clock, on_error=lambda _: metrics.errors.labels("ledger").inc())
         self.dispatch = dispatch
         self.on_invite = on_invite
         self.timeline_limit = timeline_limit
@@ -159,6 +182,8 @@ class Intake:
         self._stopping = asyncio.Event()
         self.last_sync_ok = 0.0
         self.pending = PendingDecryption()
+        self._queued = 0  # events in batches not yet handed to the scheduler
+        metrics.intake_pending.set_function(lambda: self._queued + self.scheduler.pending)
 
     async def load(self) -> None:
         birth = await self.ledger.get("birth_ms")
@@ -215,6 +240,7 @@ class Intake:
                 failures = 0
                 next_batch: str = resp.next_batch
                 token = next_batch
+                self._queued += len(batch)
                 await self._queue.put((batch, next_batch))
                 self.last_sync_ok = unix(self.clock)
                 self.metrics.synced(self.last_sync_ok)
@@ -239,7 +265,10 @@ class Intake:
                 if saver.done():
                     break
                 batch, token = item
-                dones = [await self.scheduler.submit(*w) for w in batch]
+                dones = []
+                for work in batch:
+                    dones.append(await self.scheduler.submit(*work))
+                    self._queued -= 1
                 saves.put_nowait((dones, token))
             await self.scheduler.drain()
         finally:
@@ -253,6 +282,7 @@ class Intake:
             dones, token = item
             if dones:
                 await asyncio.gather(*dones)
+            await self.ledger.flush()  # the batch's events are recorded before its token
             await self.ledger.put("next_batch", token)
             self.synced_once.set()  # the first batch (invites included) is fully handled
 

@@ -28,6 +28,11 @@ class Metrics:
             "Age of the newest event at the time it was handled",
             registry=self.registry,
         )
+        self.intake_pending = Gauge(
+            "backchannel_intake_pending_events",
+            "Events received from /sync and not yet handled (queued or in flight)",
+            registry=self.registry,
+        )
         self.last_sync = Gauge(
             "backchannel_last_sync_timestamp_seconds",
             "When the last sync succeeded",

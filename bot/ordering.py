@@ -100,8 +100,9 @@ class KeyedScheduler:
         scope: str,
     ) -> None:
         try:
-            if preds:
-                await asyncio.gather(*preds)
+            for pred in preds:  # each resolves with None, never fails
+                if not pred.done():
+                    await pred
             async with self._running:
                 await job()  # jobs contain their own failures; see Intake
         finally:

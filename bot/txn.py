@@ -21,7 +21,6 @@ read by the gateway, so capabilities get this without passing anything.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -29,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from bot.batchwrite import BatchedWrites
 from bot.clock import Clock, unix, utcnow
 from bot.store import Store
 
@@ -51,6 +51,13 @@ MIGRATIONS = [
 CONTENT_KEY = "org.safespring.backchannel.txn"  # our id in the event, found again after a new login
 KEEP_SECONDS = 30 * 24 * 3600
 SCAN_LIMIT = 100  # recent room events searched for an earlier send of a replayed cause
+
+
+RECORD_SQL = (
+    "INSERT OR IGNORE INTO sent_messages(txn_id, room_id, cause, device_id, sent_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+NOTE_SQL = "UPDATE sent_messages SET event_id=? WHERE txn_id=?"
 
 
 @dataclass
@@ -105,7 +112,9 @@ class SentLog:
     def __init__(self, store: Store, clock: Clock = utcnow) -> None:
         self.store = store
         self.clock = clock
-        self._writes: set[asyncio.Task[None]] = set()
+        # Sends at the same moment (other threads' replies) share one SQLite write.
+        self._records = BatchedWrites(store, RECORD_SQL)
+        self._notes = BatchedWrites(store, NOTE_SQL)
 
     async def prune(self) -> None:
         await self.store.execute(
@@ -141,29 +150,16 @@ class SentLog:
                     if found:
                         return Plan(txn, already=found)
                 return Plan(txn)
-        await self.store.execute(
-            "INSERT OR IGNORE INTO sent_messages(txn_id, room_id, cause, device_id, sent_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (txn, room_id, key, device_id, unix(self.clock)),
-        )
+        # Committed before the send goes out (awaited), shared with concurrent sends.
+        await self._records.write((txn, room_id, key, device_id, unix(self.clock)))
         return Plan(txn)
 
     def sent(self, plan: Plan, event_id: str) -> None:
         """Note the event id, off the reply's path (if it is lost, the scan finds the event)."""
         if plan.txn_id is None:
             return
-        task = asyncio.create_task(self._note(plan.txn_id, event_id))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def _note(self, txn: str, event_id: str) -> None:
-        try:
-            await self.store.execute(
-                "UPDATE sent_messages SET event_id=? WHERE txn_id=?", (event_id, txn)
-            )
-        except Exception:  # the store is closing; the scan covers a missing note
-            log.debug("could not note sent event %s", event_id, exc_info=True)
+        self._notes.write_later((event_id, plan.txn_id))
 
     async def flush(self) -> None:
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        await self._records.flush()
+        await self._notes.flush()
