@@ -34,6 +34,7 @@ LEGACY_DENSE_PRIOR = 0.95  # redirect stubs of the retired backup docs: prefer t
 # The dense side of each question (see evidence); two workers: questions are decided in
 # parallel threads (asyncio.to_thread), and the machine has two cores to overlap on.
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-dense")
+OVERLAP_DENSE = True  # benchmarks/bench_faq_hybrid.py turns it off to measure what it buys
 
 FEATURES = (
     "lconf",  # today's lexical confidence (gate.confidence)
@@ -112,14 +113,14 @@ def evidence(kb: KnowledgeBase, text: str) -> Evidence:
     # The dense side runs on another thread while this one does the lexical side: the model
     # run (~5 ms, onnxruntime and numpy release the GIL) hides the ~2-3 ms of Python ranking
     # on a second core. Same single-threaded computations either way: identical evidence.
-    dense = _POOL.submit(_dense_side, kb, text)
+    dense = _POOL.submit(_dense_side, kb, text) if OVERLAP_DENSE else None
     q = kb.analyze(text)
     pages: dict[int, float] = {}
     docs: dict[int, float] = {}
     ranked = kb.score(q, pages_out=pages, docs_out=docs)
     f = features(kb, q, ranked, pages)
     veto = classify_message(text)
-    qv, cos, pcos = dense.result()
+    qv, cos, pcos = dense.result() if dense is not None else _dense_side(kb, text)
     return Evidence(text, docs, ranked, confidence(f), f, qv, cos, pcos, veto)
 
 
