@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,7 @@ CHUNK_WORDS = 120
 STRIDE = 90
 BATCH = 16  # peak memory grows with batch x longest chunk; 16 keeps the build under ~600 MB
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 _EMBEDDERS: dict[str, Embedder] = {}
 
@@ -185,6 +186,10 @@ class DenseIndex:
 
     def encode(self, text: str) -> np.ndarray:
         return self.embedder.encode_one(text)
+
+    def encode_beside(self, text: str, beside: Callable[[], T]) -> tuple[np.ndarray, T]:
+        """`encode(text)` while `beside()` runs on another core (Embedder.encode_one_beside)."""
+        return self.embedder.encode_one_beside(text, beside)
 
     def doc_scores(self, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(best chunk cosine per section, outline cosine per page-top section or -1)."""
