@@ -5,7 +5,10 @@
 1. Throughput (in-process, no network): messages/s through the credential detector alone and
    through the decision path of all protections (credentials, flood, mentions, spam: `assess`),
    over the credential corpus (tests/data/credential_corpus, 415 realistic messages). Baseline
-   in the same process: one precompiled regex search per message.
+   in the same process: one precompiled regex search per message. The mention protection alone
+   is measured without display names (what it did before names counted) and with them, in a
+   room of 1,000 and of 10,000 members with generated names (messages without `m.mentions`,
+   so every one is matched against the names: the worst case).
 2. Latency (real Synapse started here, bot in-process): a customer posts a (synthetic) secret;
    time until another client (an engineer) sees the redaction; p50 over --posts. Baseline in the
    same run: a customer's `!ping` until they see the bot's pong, p50 over the same count.
@@ -39,6 +42,7 @@ from commands.moderation.protections.credentials import CredentialProtection  # 
 from commands.moderation.protections.credentials_detector import find_secrets  # noqa: E402
 from commands.moderation.protections.flood import FloodProtection  # noqa: E402
 from commands.moderation.protections.mentions import MentionProtection  # noqa: E402
+from commands.moderation.protections.names import MemberNames  # noqa: E402
 from commands.moderation.protections.spam import SpamProtection  # noqa: E402
 from commands.moderation.settings import ModerationSettings  # noqa: E402
 
@@ -90,14 +94,55 @@ def as_events(messages: list[str]) -> list[Event]:
     return events
 
 
-def protections_chain() -> Callable[[Event], object]:
-    """All protections' decision path, with a stand-in moderator (no I/O happens in assess)."""
-    settings = ModerationSettings()
-    stub: Any = SimpleNamespace(
+FIRST = (
+    "Anna Erik Lars Karin Johan Maria Nils Ingrid Olof Sara Per Elin Jonas Emma Mikael Linnea "
+    "Ahmed Fatima Chen Wei Priya Arjun Kenji Yuki Pierre Claire Hans Greta Pablo Lucia Ole Kari"
+).split()
+LAST = (
+    "Andersson Johansson Karlsson Nilsson Eriksson Larsson Olsson Persson Svensson Gustafsson "
+    "Hansen Johansen Olsen Larsen Virtanen Korhonen Smith Garcia Müller Rossi Kowalski Novak "
+    "Tanaka Kim Singh Khan Dubois Silva"
+).split()
+
+
+def member_names(count: int, seed: int = 11) -> MemberNames:
+    """A support room of ``count`` members: first names, first + last names, some handles."""
+    rng = random.Random(seed)
+    names = MemberNames()
+    members: dict[str, str | None] = {}
+    for i in range(count):
+        kind = rng.random()
+        if kind < 0.5:
+            name: str | None = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        elif kind < 0.8:
+            name = rng.choice(FIRST)
+        elif kind < 0.95:
+            name = f"{rng.choice(FIRST).lower()}{rng.randint(1, 999)}"
+        else:
+            name = None
+        members[f"@user{i}:hs"] = name
+    names.load(members)
+    return names
+
+
+def stub_moderator(names: MemberNames | None = None) -> Any:
+    return SimpleNamespace(
         joined_at=lambda room, user: None,
         services=SimpleNamespace(roles=SimpleNamespace(is_staff=lambda u: u.startswith("@eng"))),
         matrix=SimpleNamespace(user_id="@bot:hs"),
+        names=names if names is not None else member_names(1000),
     )
+
+
+def mention_assess(display_names: bool, names: MemberNames) -> Callable[[Event], object]:
+    settings = ModerationSettings().mentions.model_copy(update={"display_names": display_names})
+    return MentionProtection(stub_moderator(names), settings).assess
+
+
+def protections_chain(display_names: bool = True) -> Callable[[Event], object]:
+    """All protections' decision path, with a stand-in moderator (no I/O happens in assess)."""
+    settings = ModerationSettings.model_validate({"mentions": {"display_names": display_names}})
+    stub = stub_moderator()
     chain = [
         CredentialProtection(stub, settings.credentials),
         FloodProtection(stub, settings.flood),
@@ -123,7 +168,18 @@ def throughput() -> dict[str, float]:
         "baseline: one regex search": rate(baseline_re.search, messages),
         "credential detector": rate(find_secrets, messages),
         "all protections (assess)": rate(protections_chain(), events),
+        "all protections, no display names": rate(protections_chain(False), events),
     }
+    room = member_names(1000)
+    big = member_names(10000)
+    results["mentions: no display names (before)"] = rate(mention_assess(False, room), events)
+    results["mentions: display names, 1k members"] = rate(mention_assess(True, room), events)
+    results["mentions: display names, 10k members"] = rate(mention_assess(True, big), events)
+    # What today's clients send: with m.mentions the legacy name rules (and the scan) are off.
+    modern = [e.model_copy(update={"content": {**e.content, "m.mentions": {}}}) for e in events]
+    results["mentions: 1k members, messages with m.mentions"] = rate(
+        mention_assess(True, room), modern
+    )
     return results
 
 
@@ -205,6 +261,15 @@ def main() -> None:
     )
     for name, r in results["throughput_msgs_per_s"].items():
         print(f"{name:42s} {r:10,.0f} {r / base:8.4f}")
+    tp = results["throughput_msgs_per_s"]
+    before = tp["mentions: no display names (before)"]
+    results["mentions_after_over_before"] = {
+        "1k members": tp["mentions: display names, 1k members"] / before,
+        "10k members": tp["mentions: display names, 10k members"] / before,
+        "all protections, 1k members": tp["all protections (assess)"]
+        / tp["all protections, no display names"],
+    }
+    print("mention assess, with names / without:", results["mentions_after_over_before"])
     if not args.skip_synapse:
         lat = asyncio.run(latency(args.posts))
         results["latency"] = lat

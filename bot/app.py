@@ -23,6 +23,8 @@ from bot.capability import capabilities
 from bot.clock import utcnow
 from bot.config import Config
 from bot.context import Services
+from bot.dms import DmGuard
+from bot.events import Event
 from bot.intake import Intake
 from bot.matrix import MatrixError, MatrixGateway
 from bot.metrics import Metrics
@@ -101,14 +103,17 @@ class App:
         matrix.sent_log = txn.SentLog(store, self.clock)
         await matrix.sent_log.prune()
         await matrix.login()
+        wanted_rooms: set[str] = set()
         self.services = Services(
             config=self.config,
             store=store,
             matrix=matrix,
-            roles=Roles(self.config, matrix),
+            roles=Roles(self.config, matrix, wanted_rooms),
             metrics=self.metrics,
             clock=self.clock,
+            wanted_rooms=wanted_rooms,
         )
+        self.dms = DmGuard(self.services)
         self.services.extras["registry"] = self.registry
         self.services.extras["app"] = self
         for capability in capabilities():
@@ -118,7 +123,7 @@ class App:
             matrix,
             store,
             self.metrics,
-            self.router.dispatch,
+            self._dispatch,
             self._on_invite,
             timeline_limit=self.config.matrix.timeline_limit,
             sync_timeout_ms=self.config.matrix.sync_timeout_ms,
@@ -147,13 +152,14 @@ class App:
             sync_task.result()  # raises the sync failure
 
     async def _join_configured_rooms(self) -> None:
-        """Join the configured rooms if needed, and wait until a sync shows their state.
+        """Join the configured and wanted rooms if needed, and wait until a sync shows them.
 
         Jobs (the access check, the RT poller) start after this, so they never
         see a room without its members.
         """
         matrix = self.services.matrix
-        for room_id in (self.config.rooms.support, self.config.rooms.staff):
+        rooms = (self.config.rooms.support, self.config.rooms.staff)
+        for room_id in (*rooms, *sorted(self.services.wanted_rooms - set(rooms))):
             if not matrix.knows_room(room_id):
                 try:
                     await matrix.join(room_id)
@@ -166,26 +172,13 @@ class App:
                 log.error("configured room %s did not show up in sync", room_id)
 
     async def _on_invite(self, room_id: str, inviter: str) -> None:
-        """Join the configured rooms and DMs from known users; leave everything else."""
-        matrix = self.services.matrix
-        wanted = room_id in (self.config.rooms.support, self.config.rooms.staff)
-        known = inviter and (
-            inviter in self.config.roles.admins
-            or inviter in self.config.roles.engineers
-            or inviter in matrix.members(self.config.rooms.support)
-            or await self._known_customer(inviter, room_id)
-        )
-        if wanted or known:
-            await matrix.join(room_id)
-            if not wanted:
-                matrix.remember_dm(inviter, room_id)
-        else:
-            log.info("declining invite to %s from %r", room_id, inviter)
-            await matrix.leave(room_id)
+        """Join the wanted rooms and DM-shaped rooms from known users (bot/dms.py)."""
+        await self.dms.on_invite(room_id, inviter)
 
-    async def _known_customer(self, user_id: str, room_id: str) -> bool:
-        access = self.services.access
-        return bool(access and await access.knows(user_id, room_id))
+    async def _dispatch(self, event: Event) -> None:
+        """A DM that this event made a group is left, not answered (bot/dms.py)."""
+        if not await self.dms.on_event(event):
+            await self.router.dispatch(event)
 
     async def _supervise(self, name: str, job: BackgroundJob) -> None:
         try:

@@ -35,6 +35,9 @@ class Services:
     metrics: Metrics
     clock: Callable[[], datetime] = utcnow
     protections: list[Protection] = field(default_factory=list)
+    # Rooms besides support and staff the bot joins when invited and never treats as a DM
+    # (e.g. policy-list rooms): capabilities add room ids in their setup().
+    wanted_rooms: set[str] = field(default_factory=set)
     # Feature services (set by each feature's setup(); None when the feature is off).
     kb: Any = None  # knowledge base (knowledge.index.KnowledgeBase holder)
     rt: Any = None  # commands.escalation.rt.interface.RTClient (REST 2.0 or REST 1.0)

@@ -56,6 +56,17 @@ class Metrics:
             ["field"],
             registry=self.registry,
         )
+        self.invites = Counter(
+            "backchannel_invites_total",
+            "Invites, by outcome (joined_wanted, joined_dm, declined_<why>)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dms_left = Counter(
+            "backchannel_dms_left_total",
+            "DMs the bot left because a third person was invited or joined",
+            registry=self.registry,
+        )
 
     def synced(self, now: float) -> None:
         self.last_sync.set(now)

@@ -8,6 +8,7 @@ resolved here from the room's create event.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
@@ -69,9 +70,10 @@ def _creators_are_privileged(version: str) -> bool:
 
 
 class Roles:
-    def __init__(self, config: Config, rooms: RoomState) -> None:
+    def __init__(self, config: Config, rooms: RoomState, wanted: Collection[str] = ()) -> None:
         self._config = config
         self._rooms = rooms
+        self._wanted = wanted  # Services.wanted_rooms: never a DM, however few are in it
 
     def role_of(self, user_id: str) -> Role:
         roles = self._config.roles
@@ -94,6 +96,6 @@ class Roles:
             return Place.support
         if room_id == self._config.rooms.staff:
             return Place.staff
-        if self._rooms.is_dm(room_id):
+        if room_id not in self._wanted and self._rooms.is_dm(room_id):
             return Place.dm
         return Place.other

@@ -13,6 +13,7 @@ from rapidfuzz import process
 
 from bot.context import EventContext, Services
 from bot.events import Event, Kind
+from bot.followed import followed_rooms
 from bot.html import code, esc
 from bot.registry import Command, Registry, UsageError, tokenize
 from bot.roles import Place, Role
@@ -44,6 +45,8 @@ class Router:
         metrics.events.labels(event.kind.value).inc()
         if event.sender == self.services.matrix.user_id:
             return
+        if await followed_rooms(self.services).deliver(event):
+            return  # a followed room (a policy list): its watcher alone reads it
         ctx = self.context(event)
         if ctx.place is Place.other:
             return

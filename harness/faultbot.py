@@ -8,7 +8,10 @@ event whose body is exactly ``BODY`` reaches ``PHASE``:
 - ``received``: the router got the event (the ledger knows it is in flight), before any effect;
 - ``after_send``: a message the bot sent for it is in the homeserver, before
   anything about it is recorded;
-- ``before_mark``: its effects are done, the ledger is about to record it.
+- ``before_mark``: its effects are done, the ledger is about to record it;
+- ``relay_fetched`` / ``relay_after_send`` / ``relay_before_mark``: the same three moments
+  of relaying the RT reply whose text holds ``BODY`` (RT answered; the message is in the
+  homeserver; the poll's high-water mark is about to be saved).
 
 ``BACKCHANNEL_FAULTS="job_dies"`` adds a background job that fails after the
 start, ``consumer_dies`` makes event handling fail after the first batch: the

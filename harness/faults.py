@@ -5,8 +5,8 @@ Two mechanisms, both here:
 - in-process wrappers a test swaps in where the real client sits
   (``app.services.escalation.rt = DiesAfterCreate(app.services.escalation.rt)``);
 - ``install(spec)``: patches for a bot run as a subprocess (``python -m harness.faultbot``,
-  ``BACKCHANNEL_FAULTS``) that SIGKILL it at a phase of handling one event, or make a
-  background job / the event consumer die (see harness/faultbot.py).
+  ``BACKCHANNEL_FAULTS``) that SIGKILL it at a phase of handling one event or of relaying
+  one RT reply, or make a background job / the event consumer die (see harness/faultbot.py).
 """
 
 from __future__ import annotations
@@ -63,6 +63,27 @@ class DiesAfterCreate:
         return call
 
 
+class DiesAfter(DiesAfterCreate):
+    """The same for another write (``comment``, ``correspond``, ...): it reaches RT, then silence."""
+
+    def __init__(self, inner: Any, method: str) -> None:
+        super().__init__(inner)
+        self.method = method
+        self.results: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+        if name != self.method:
+            return call
+
+        async def dies(*args: Any, **kwargs: Any) -> Any:
+            self.results.append(await call(*args, **kwargs))
+            self.dead = True
+            await _forever()
+
+        return dies
+
+
 # ---- subprocess faults (harness/faultbot.py) ----------------------------------------
 
 _body: contextvars.ContextVar[str | None] = contextvars.ContextVar("fault_body", default=None)
@@ -104,6 +125,10 @@ def install(spec: str) -> None:
         intake_mod.Intake._save_tokens = save  # type: ignore[method-assign]
         return
 
+    if phase.startswith("relay_"):
+        _install_relay(phase, body)
+        return
+
     original_one = intake_mod.Intake._one
     original_dispatch = router_mod.Router.dispatch
     original_send = matrix_mod.MatrixGateway.send_raw
@@ -133,3 +158,64 @@ def install(spec: str) -> None:
     router_mod.Router.dispatch = dispatch  # type: ignore[method-assign]
     matrix_mod.MatrixGateway.send_raw = send_raw  # type: ignore[method-assign]
     intake_mod.Ledger.mark = mark  # type: ignore[method-assign]
+
+
+# ---- the relay of an RT reply into its thread (RT poll -> Matrix send -> high-water mark)
+
+
+_in_relay: contextvars.ContextVar[bool] = contextvars.ContextVar("fault_relay", default=False)
+
+
+def _relaying() -> bool:
+    return _in_relay.get()
+
+
+def _install_relay(phase: str, marker: str) -> None:
+    """SIGKILL while relaying the RT reply whose text holds ``marker``:
+
+    - ``relay_fetched``: RT answered the poll and the reply's content, nothing sent yet;
+    - ``relay_after_send``: the reply is in the homeserver, nothing recorded about it;
+    - ``relay_before_mark``: everything sent, the high-water mark is about to be saved.
+    """
+    from commands.escalation import relay as relay_mod
+    from commands.escalation.rt import rest2
+
+    sent_marker = False
+    original_content = rest2.RTClient.transaction_content
+    original_send = matrix_mod.MatrixGateway.send_raw
+    original_hw = relay_mod.Relay._set_hw
+    original_relay = relay_mod.Relay._relay
+
+    async def relay(self: relay_mod.Relay, *a: Any, **kw: Any) -> None:
+        token = _in_relay.set(True)
+        try:
+            await original_relay(self, *a, **kw)
+        finally:
+            _in_relay.reset(token)
+
+    async def transaction_content(self: rest2.RTClient, txn_id: int) -> Any:
+        parts = await original_content(self, txn_id)
+        if phase == "relay_fetched" and _relaying() and any(marker in p.content for p in parts):
+            _kill()
+        return parts
+
+    async def send_raw(
+        self: matrix_mod.MatrixGateway, room_id: str, event_type: str, content: Any, **kw: Any
+    ) -> str:
+        nonlocal sent_marker
+        event_id = await original_send(self, room_id, event_type, content, **kw)
+        if _relaying() and marker in str(content.get("body", "")):
+            sent_marker = True
+            if phase == "relay_after_send":
+                _kill()
+        return event_id
+
+    async def set_hw(self: relay_mod.Relay, value: int) -> None:
+        if phase == "relay_before_mark" and sent_marker:
+            _kill()
+        await original_hw(self, value)
+
+    rest2.RTClient.transaction_content = transaction_content  # type: ignore[method-assign]
+    matrix_mod.MatrixGateway.send_raw = send_raw  # type: ignore[method-assign]
+    relay_mod.Relay._set_hw = set_hw  # type: ignore[method-assign]
+    relay_mod.Relay._relay = relay  # type: ignore[method-assign]

@@ -29,13 +29,16 @@ def create_room(
     power: dict[str, int],
     *,
     encrypted: bool = False,
+    is_direct: bool = False,
 ) -> str:
-    body = {
+    body: dict[str, object] = {
         "name": name,
         "preset": "private_chat",
         "invite": invite,
         "power_level_content_override": {"users": power},
     }
+    if is_direct:
+        body["is_direct"] = True  # what clients send for a DM; the bot joins no other kind
     if encrypted:
         body["initial_state"] = [
             {

@@ -185,12 +185,19 @@ def fit_intent(data: Data, idx: np.ndarray, seed: int) -> tuple[LogReg, dict[int
     return model, oof_by_lam[best_lam]
 
 
-def _features(data: Data, a: float, i: int, intent: float) -> np.ndarray:
-    return vector(gate_features(data.kb, data.ev[i], data.fused[a][i], intent))
+Ranked = list[tuple[int, float]]
 
 
-def _correct(data: Data, a: float, i: int) -> bool:
-    return bool(data.answerable[i]) and data.top_path(a, i) in data.gold[i]
+def _features(data: Data, ranked: Ranked, i: int, intent: float) -> np.ndarray:
+    return vector(gate_features(data.kb, data.ev[i], ranked, intent), FEATURES)
+
+
+def _correct(data: Data, ranked: Ranked, i: int) -> bool:
+    return (
+        bool(data.answerable[i])
+        and bool(ranked)
+        and data.kb.doc_paths[ranked[0][0]] in data.gold[i]
+    )
 
 
 def choose_threshold(
@@ -213,9 +220,10 @@ def choose_threshold(
 def fit(data: Data, idx: np.ndarray, seed: int = SEED) -> GateModel:
     idx = np.asarray(idx, dtype=np.int64)
     a = choose_a(data, idx)
+    ranked = {int(i): data.fused[a][int(i)] for i in idx}
     intent_model, intent_oof = fit_intent(data, idx, seed)
-    X = np.stack([_features(data, a, int(i), intent_oof[int(i)]) for i in idx])
-    y = np.array([_correct(data, a, int(i)) for i in idx], dtype=float)
+    X = np.stack([_features(data, ranked[int(i)], int(i), intent_oof[int(i)]) for i in idx])
+    y = np.array([_correct(data, ranked[int(i)], int(i)) for i in idx], dtype=float)
     # Inner out-of-fold gate probabilities choose the threshold.
     pos = {int(i): j for j, i in enumerate(idx)}
     oof = np.zeros(len(idx))
@@ -244,7 +252,7 @@ def predict(data: Data, model: GateModel, idx: np.ndarray) -> list[Result]:
     for i, it in zip(idx, intent, strict=True):
         i = int(i)
         fused = data.fused[a][i] if a in data.fused else fuse(kb, data.ev[i], a)
-        f = vector(gate_features(kb, data.ev[i], fused, float(it)))
+        f = vector(gate_features(kb, data.ev[i], fused, float(it)), model.features)
         p = float(model.gate.prob(f[None, :])[0])
         answered = bool(fused) and p >= model.threshold and data.ev[i].veto is None
         out.append(

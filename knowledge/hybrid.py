@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +43,14 @@ FEATURES = (
     "cmargin",  # cosine lead of the top page over the best other page
     "intent",  # P(answerable) from a classifier on the message embedding
     "lexhit",  # the fused top page is in the lexical top 3
+    "nwords",  # log(1 + words): one-word chat and long remarks fare differently
+    "qlike",  # asks something: a "?" and/or a question word first (English, Swedish, Norwegian)
+)
+# Question-likeness (a feature, never a veto): "hur", "vad", "kan", "finns", "hvordan", "hva".
+_QUESTION_START = re.compile(
+    r"^\s*(how|what|whats|which|where|when|why|who|is|are|can|could|do|does|should|would|will|"
+    r"any|hur|vad|kan|finns|hvordan|hva)\b",
+    re.I,
 )
 
 
@@ -172,6 +182,8 @@ def gate_features(
     f["lconf"] = ev.lconf
     f["intent"] = intent
     f["cosmax"] = float(ev.pcos.max()) if len(ev.pcos) else 0.0
+    f["nwords"] = math.log1p(ev.lex_feats.get("n_words", 0.0))
+    f["qlike"] = float("?" in ev.text) + float(bool(_QUESTION_START.search(ev.text)))
     if not fused:
         return f
     d1, s1 = fused[0]
@@ -198,8 +210,8 @@ def gate_features(
     return f
 
 
-def vector(f: dict[str, float]) -> np.ndarray:
-    return np.array([f[k] for k in FEATURES], dtype=np.float64)
+def vector(f: dict[str, float], names: Sequence[str] = FEATURES) -> np.ndarray:
+    return np.array([f[k] for k in names], dtype=np.float64)
 
 
 def intent_input(qv: np.ndarray) -> np.ndarray:
@@ -222,7 +234,7 @@ def decide(kb: KnowledgeBase, text: str, k: int = 10):  # -> Decision
     hits = [kb.hit(d, s) for d, s in fused[:k]]
     best = hits[0] if hits else None
     f = gate_features(kb, ev, fused, intent_score(model, ev.qv))
-    p = float(model.gate.prob(vector(f)[None, :])[0])
+    p = float(model.gate.prob(vector(f, model.features)[None, :])[0])
     feats: dict[str, float | int | str | bool] = {key: round(v, 4) for key, v in f.items()}
     for key in ("cover", "cover_sec", "margin", "unknown", "max_miss"):
         feats[key] = round(ev.lex_feats.get(key, 0.0), 4)

@@ -6,7 +6,9 @@ recorded; the effects are done but the ledger is not written. After each kill
 the bot is restarted on the same data dir; Synapse must hold exactly one reply
 per command. Also: a dying task ends the process with a non-zero code, a
 poison event is given up after a bounded number of runs, and /readyz reports a
-stall in handling. The 20x version is benchmarks/bench_faults.py.
+stall in handling. The same three phases of relaying an RT reply (RT answered; the
+message is in Synapse; the poll's high-water mark is not yet saved) leave each reply in the
+thread once. The 20x version is benchmarks/bench_faults.py; the runs are harness/faultrun.py.
 """
 
 from __future__ import annotations
@@ -15,66 +17,39 @@ import asyncio
 import signal
 import sqlite3
 import time
-from pathlib import Path
 
 import aiohttp
 
 from bot.intake import MAX_ATTEMPTS
-from harness.botproc import BotProcess, bot_messages, replies_to, write_config
+from harness.botproc import BotProcess, bot_messages, replies_to
+from harness.faultrun import (
+    COMMAND_PHASES,
+    RELAY_PHASES,
+    bot_config,
+    kill_and_restart,
+    relay_kill_and_restart,
+)
 from harness.matrix_helpers import World, running_bot
+from harness.rt_server import RTInstance
 from harness.synapse_server import free_port
 
 KILLS_PER_PHASE = 2
 
 
-def bot_config(world: World, port: int) -> Path:
-    return write_config(
-        world.data_dir.parent / "bot.toml",
-        homeserver=world.server.url,
-        user_id=world.bot.user_id,
-        password=world.bot.password,
-        support=world.support,
-        staff=world.staff,
-        data_dir=world.data_dir,
-        web_port=port,
-        admins=[world.admin.user_id],
-        engineers=[world.engineer.user_id],
-    )
-
-
-async def kill_and_restart(world: World, phases: list[str], kills: int) -> dict[str, int]:
-    """For each phase, ``kills`` commands each killing one run; then a clean run answers the rest."""
-    port = free_port()
-    config = bot_config(world, port)
-    log = world.data_dir.parent / "bot.log"
-    # First start on this data dir: history before it is never answered.
-    await (await BotProcess(config, port, log).start()).stop()
-    asks: list[str] = []
-    for phase in phases:
-        for i in range(kills):
-            body = f"!ping {phase} {i}"  # the faulty run dies on exactly this command
-            bot = await BotProcess(config, port, log, faults=f"{phase}={body}").start()
-            asks.append(await world.customer.send(world.support, body))
-            code = await bot.wait_exit(60)
-            assert code == -signal.SIGKILL, (phase, code, bot.tail())
-    bot = await BotProcess(config, port, log).start()
-    try:
-        marker = await world.customer.send(world.support, "!ping")
-        for ask in [*asks, marker]:
-            await world.customer.wait_reply(ask, world.bot.user_id, timeout=60)
-    finally:
-        assert await bot.stop() == 0, bot.tail()
-    msgs = bot_messages(
-        world.server, world.customer.account.access_token, world.support, world.bot.user_id
-    )
-    return {ask: len(replies_to(msgs, ask)) for ask in [*asks, marker]}
-
-
 async def test_sigkill_at_every_phase_leaves_exactly_one_reply(world: World) -> None:
-    counts = await kill_and_restart(
-        world, ["received", "after_send", "before_mark"], KILLS_PER_PHASE
-    )
+    counts = await kill_and_restart(world, COMMAND_PHASES, KILLS_PER_PHASE)
     assert all(n == 1 for n in counts.values()), counts
+
+
+async def test_sigkill_while_relaying_rt_replies_relays_each_once(
+    world: World, rt: RTInstance
+) -> None:
+    """Killed after RT answered, after the Matrix send, before the high-water mark: each RT
+    reply is in the thread once. The second kill also loses the session (a new device, for
+    which Synapse's transaction ids mean nothing): the send record or the scan covers it."""
+    counts = await relay_kill_and_restart(world, rt, RELAY_PHASES, 1, new_device_every=2)
+    print("relay faults:", counts)
+    assert list(counts.values()) == [1] * (len(RELAY_PHASES) + 1), counts
 
 
 async def test_a_poison_event_is_given_up_and_the_bot_carries_on(world: World) -> None:

@@ -14,6 +14,7 @@ from commands.moderation.protections.common import host_allowed, hosts, ladder_s
 from commands.moderation.protections.credentials import CredentialProtection
 from commands.moderation.protections.flood import FloodProtection
 from commands.moderation.protections.mentions import MentionProtection
+from commands.moderation.protections.names import MemberNames
 from commands.moderation.protections.spam import SpamProtection
 from commands.moderation.settings import (
     FloodSettings,
@@ -32,6 +33,7 @@ def stub(joined: dict[str, float] | None = None) -> Any:
         joined_at=lambda room, user: joined.get(user),
         services=SimpleNamespace(roles=SimpleNamespace(is_staff=lambda u: u in STAFF)),
         matrix=SimpleNamespace(user_id="@bot:hs"),
+        names=MemberNames(),
     )
 
 

@@ -19,6 +19,7 @@ from tests.test_ticket_e2e import bot_says, bot_txns, rt_section, wait_rt_reply
 
 NOTICE_LIMIT_S = 2.0
 QUEUED_WORDS = QUEUED_HTML.split(";")[0]  # "RT is not answering"
+CLOSE_QUEUED = "I will confirm here"
 
 
 def _in_thread(world: World, who: Person, root: str, text: str) -> list[str]:
@@ -176,3 +177,62 @@ async def test_rt_stopped_then_bot_restarted_every_thread_told_once(
         assert [x.id for x in await rtc.find_by_custom_field(rt.thread_field, root)] == [n]
         assert len(_in_thread(world, e, root, "Escalated to RT#")) == 1
         assert len(_in_thread(world, e, root, QUEUED_WORDS)) == 1
+
+
+async def test_rt_hung_during_close_comments_once_and_tells_once(
+    world: World, rt: RTInstance, rtc: RTClient
+) -> None:
+    """`!ticket close REASON` while RT hangs (SIGSTOP): the engineer hears within 2 s that the
+    close is queued (asking again queues nothing more); after RT wakes (and carries out the comment the bot gave up on), the
+    ticket has exactly one closing comment and one status change, and "Closed" is said once."""
+    c, e = world.customer, world.engineer
+    section = rt_section(rt, timeout_seconds=2, retries=1, reconcile_settle_seconds=2)
+    reason = "disk replaced while RT hung"
+    async with running_bot(world.config(rt=section)) as app:
+        app.services.escalation.directory.overrides = {c.user_id: ("close@example.com", "o")}
+        root = await c.send(world.support, "RT hangs while this ticket is closed")
+        await e.send(world.support, "!ticket P3", thread_root=root)
+        n = await wait_rt_reply(world, e, root, timeout=40)
+        await _settled(app)
+        await asyncio.to_thread(rt.hang)
+        try:
+            t0 = time.monotonic()
+            await e.send(world.support, f"!ticket close {reason}", thread_root=root)
+            await e.wait_for(
+                bot_says(world, lambda x: x.thread_root == root and CLOSE_QUEUED in x.body),
+                timeout=10,
+            )
+            latency = time.monotonic() - t0
+            print(f"close queued notice while RT hung: {latency:.2f} s")  # reported, not timed
+            # The engineer, impatient, asks again: told it is queued, not a second close.
+            again = await e.send(world.support, f"!ticket close {reason}", thread_root=root)
+            await e.wait_for(
+                bot_says(world, lambda x: x.reply_to == again and "already queued" in x.body),
+                timeout=10,
+            )
+            await asyncio.sleep(4)  # past the client's 2 s timeout: the comment's fate is unknown
+        finally:
+            await asyncio.to_thread(rt.wake)
+        await e.wait_for(
+            bot_says(world, lambda x: x.thread_root == root and f"Closed RT#{n}" in x.body),
+            timeout=40,
+        )
+        await _settled(app)
+        await asyncio.sleep(1)  # a doubled write would have been made by now
+        await _settled(app)
+        await _ping_marker(world, e)
+    assert (await rtc.get_ticket(n)).status == "resolved"
+    mine = [
+        x
+        for x in await rtc.transactions_since(rt.queue, 0, types=("Comment", "Status"))
+        if x.object_id == n and x.creator == rt.bot_user
+    ]
+    comments = 0
+    for x in mine:
+        if x.type == "Comment":
+            comments += sum(reason in p.content for p in await rtc.transaction_content(x.id))
+    statuses = [x.new_value for x in mine if x.type == "Status"]
+    assert (comments, statuses) == (1, ["resolved"])
+    assert len(_in_thread(world, e, root, "is queued and happens")) == 1
+    assert len(_in_thread(world, e, root, "already queued")) == 1
+    assert len(_in_thread(world, e, root, f"Closed RT#{n}")) == 1

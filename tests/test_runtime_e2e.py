@@ -23,7 +23,12 @@ async def test_invites_only_from_configured_rooms_or_known_people(world: World) 
             world.server, stranger.account.access_token, "random", [world.bot.user_id], {}
         )
         dm = create_room(
-            world.server, world.engineer.account.access_token, "", [world.bot.user_id], {}
+            world.server,
+            world.engineer.account.access_token,
+            "",
+            [world.bot.user_id],
+            {},
+            is_direct=True,
         )
         matrix = app.services.matrix
         for _ in range(100):

@@ -78,3 +78,44 @@ def test_percentiles() -> None:
     assert p50_p90([]) == (None, None)
     assert p50_p90([60.0]) == (60.0, 60.0)
     assert p50_p90([600.0, 1800.0]) == (1200.0, 1680.0)
+
+
+async def test_a_survey_recorded_but_not_posted_is_posted_on_the_next_ask(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A crash between recording the question and posting it: the next ask posts it (with the
+    same cause-derived transaction id), and once it is posted no ask posts again."""
+    from datetime import UTC, datetime
+
+    from bot.store import Store
+    from commands.support.repository import MIGRATIONS
+    from commands.support.satisfaction import Surveys
+
+    store = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        await store.migrate("support", MIGRATIONS)
+        surveys = Surveys(store)
+        posts: list[str] = []
+
+        async def dies() -> str:
+            raise RuntimeError("killed before the send")
+
+        async def post() -> str:
+            posts.append("q")
+            return f"$q{len(posts)}"
+
+        ask = {
+            "ticket_id": 7,
+            "room_id": "!r",
+            "thread_id": "$t",
+            "org": None,
+            "customer": "@c:x",
+            "at": datetime(2026, 1, 5, 10, tzinfo=UTC),
+        }
+        try:
+            await surveys.ask(**ask, post=dies)
+        except RuntimeError:
+            pass
+        assert await surveys.ask(**ask, post=post) == "$q1"
+        assert await surveys.ask(**ask, post=post) is None
+        assert posts == ["q"]
+    finally:
+        await store.close()

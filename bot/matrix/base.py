@@ -19,6 +19,8 @@ class GatewayBase:
     settings: MatrixSettings
     client: AsyncClient
     _dm_rooms: dict[str, str]
+    _left_dms: set[str]  # DMs that grew: never a DM again in this process
+    _invite_direct: dict[str, bool]  # room -> the bot's pending invite says is_direct
     _creators: dict[str, set[str]]
     _sync_done: asyncio.Condition
     sent_log: SentLog | None

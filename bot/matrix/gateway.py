@@ -65,6 +65,9 @@ class MatrixGateway(Sending, Reading, Rooms, MediaStore, GatewayBase):
             config=client_config,
         )
         self._dm_rooms: dict[str, str] = {}
+        self._left_dms: set[str] = set()
+        self._invite_direct: dict[str, bool] = {}
+        self.client.add_event_callback(self._note_invite, nio.InviteMemberEvent)
         self._creators: dict[str, set[str]] = {}
         self._sync_done = asyncio.Condition()
         self.cross_signing = cross_signing.CrossSigningStatus(reason="not logged in yet")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import nio
 
@@ -33,15 +34,25 @@ class Rooms(GatewayBase):
             }
 
     def is_dm(self, room_id: str) -> bool:
-        if room_id in self._dm_rooms.values():
-            return True
+        """The bot and at most one other person (joined or invited), in a room not left as grown."""
+        if room_id in self._left_dms:
+            return False
         room = self.client.rooms.get(room_id)
-        return (
-            room is not None
-            and room.member_count <= 2
-            and not room.name
-            and not room.canonical_alias
-        )
+        if room is None:
+            return room_id in self._dm_rooms.values()  # created just now, not synced yet
+        if self._head_count(room) > 2:
+            return False
+        return room_id in self._dm_rooms.values() or not (room.name or room.canonical_alias)
+
+    @staticmethod
+    def _people(room: nio.MatrixRoom) -> set[str]:
+        """Joined and invited members nio has seen."""
+        return set(room.users) | set(room.invited_users)
+
+    def _head_count(self, room: nio.MatrixRoom, *more: str) -> int:
+        """Joined and invited, counting the sync summary's figures that lazy loading hides."""
+        listed = len(self._people(room) | set(more))
+        return max(int(room.member_count), listed)
 
     def members(self, room_id: str) -> list[str]:
         room = self.client.rooms.get(room_id)
@@ -100,6 +111,20 @@ class Rooms(GatewayBase):
         ).content
         return content
 
+    async def room_state(self, room_id: str) -> list[dict[str, Any]]:
+        """Every current state event of ``room_id`` (the /state endpoint), raw."""
+        resp = check(await self.client.room_get_state(room_id), nio.RoomGetStateResponse, "state")
+        return [ev for ev in resp.events if isinstance(ev, dict)]
+
+    async def resolve_alias(self, alias: str) -> str:
+        resp = check(
+            await self.client.room_resolve_alias(alias),
+            nio.RoomResolveAliasResponse,
+            f"resolve {alias}",
+        )
+        room_id: str = resp.room_id
+        return room_id
+
     async def put_state(
         self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
     ) -> None:
@@ -117,13 +142,27 @@ class Rooms(GatewayBase):
         await self.put_state(room_id, "m.room.power_levels", {**content, "users": users})
 
     async def dm_room(self, user_id: str) -> str:
-        """The direct room with ``user_id``, created (encrypted if configured) on first use."""
-        if user_id in self._dm_rooms:
-            return self._dm_rooms[user_id]
+        """The direct room with ``user_id``, created (encrypted if configured) on first use.
+
+        Never a room with anybody else in it: a remembered DM that grew is dropped and
+        another one is looked for or made.
+        """
+        pair = {self.user_id, user_id}
+        known = self._dm_rooms.get(user_id)
+        if known is not None:
+            room = self.client.rooms.get(known)
+            if known not in self._left_dms and (
+                room is None or (self._people(room) <= pair and self._head_count(room) <= 2)
+            ):
+                return known
+            del self._dm_rooms[user_id]
         for room in self.client.rooms.values():
             if (
-                set(room.users) | set(room.invited_users) == {self.user_id, user_id}
+                room.room_id not in self._left_dms
+                and self._people(room) == pair
+                and self._head_count(room) == 2
                 and not room.name
+                and not room.canonical_alias
             ):
                 found: str = room.room_id
                 self._dm_rooms[user_id] = found
@@ -151,7 +190,34 @@ class Rooms(GatewayBase):
         return room_id
 
     def remember_dm(self, user_id: str, room_id: str) -> None:
+        self._left_dms.discard(room_id)
         self._dm_rooms[user_id] = room_id
+
+    def dm_partner(self, room_id: str) -> str | None:
+        """The person a remembered DM is with."""
+        return next((u for u, r in self._dm_rooms.items() if r == room_id), None)
+
+    def forget_dm(self, room_id: str) -> None:
+        """Not a DM any more (the bot is leaving it): ``dm_room`` finds or makes another."""
+        self._left_dms.add(room_id)
+        for user_id in [u for u, r in self._dm_rooms.items() if r == room_id]:
+            del self._dm_rooms[user_id]
+
+    def dm_grew(self, room_id: str, newcomer: str) -> bool:
+        """Whether ``newcomer`` joining or being invited makes a DM of the bot's a group.
+
+        A remembered DM grows with anyone but its partner. Any other unnamed room the bot
+        is in (a DM from before a restart) grows once it holds two people besides the bot.
+        """
+        if room_id in self._left_dms or newcomer == self.user_id:
+            return False
+        partner = self.dm_partner(room_id)
+        if partner is not None:
+            return newcomer != partner
+        room = self.client.rooms.get(room_id)
+        if room is None or room.name or room.canonical_alias:
+            return False
+        return self._head_count(room, newcomer, self.user_id) > 2
 
     def knows_room(self, room_id: str) -> bool:
         """Whether a sync has shown the bot joined to ``room_id`` (no I/O)."""
@@ -163,10 +229,86 @@ class Rooms(GatewayBase):
         name = room.user_name(user_id) if room else None
         return name or user_id
 
+    def member_display_names(self, room_id: str) -> dict[str, str | None] | None:
+        """Joined members -> their own display name (not disambiguated), from sync state; None
+        while no sync has shown the room (no I/O)."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return None
+        return {
+            uid: user.display_name
+            for uid, user in room.users.items()
+            if uid not in room.invited_users
+        }
+
     def invite_is_dm(self, room_id: str, inviter: str) -> bool:
-        """Whether a pending invite is DM-shaped: unnamed, and only the inviter and the bot in it."""
+        """Whether a pending invite is DM-shaped (see ``invite_not_dm``)."""
+        return self.invite_not_dm(room_id, inviter) is None
+
+    def invite_not_dm(self, room_id: str, inviter: str) -> str | None:
+        """Why a pending invite is not DM-shaped, from its stripped state; None when it is.
+
+        DM-shaped: unnamed, no alias, marked ``is_direct`` by the inviter's client, and
+        nobody but the inviter and the bot among the members the stripped state lists.
+        """
         room = self.client.invited_rooms.get(room_id)
-        if room is None or room.name or room.canonical_alias:
-            return False
+        if room is None:
+            return "no invite state"
+        if room.name or room.canonical_alias:
+            return "the room has a name or an alias"
+        if not self._invite_direct.get(room_id, False):
+            return "the invite is not marked as a direct message"
         people = set(room.users) | set(room.invited_users)
-        return people <= {inviter, self.user_id}
+        if not people <= {inviter, self.user_id}:
+            return "the invite names a third person"
+        return None
+
+    def _note_invite(self, room: nio.MatrixRoom, event: nio.Event) -> None:
+        """nio callback on invite state: keep the is_direct flag nio's room does not."""
+        if (
+            isinstance(event, nio.InviteMemberEvent)
+            and event.state_key == self.user_id
+            and event.membership == "invite"
+        ):
+            self._invite_direct[room.room_id] = event.content.get("is_direct") is True
+
+    def invite_handled(self, room_id: str) -> None:
+        self._invite_direct.pop(room_id, None)
+
+    async def invite_joined_count(self, room_id: str) -> int | None:
+        """How many have joined a room the bot is invited to (room summary, Matrix 1.15).
+
+        Shows people who joined a group room before the bot was invited, which the stripped
+        state does not. None when the homeserver cannot say.
+        """
+        quoted = quote(room_id, safe="")
+        for path in (
+            f"/_matrix/client/v1/room_summary/{quoted}",
+            f"/_matrix/client/unstable/im.nheko.summary/rooms/{quoted}/summary",
+        ):
+            headers = {"Authorization": f"Bearer {self.client.access_token}"}
+            try:
+                resp = await self.client.send("GET", path, None, headers=headers)
+                async with resp:
+                    payload = await resp.json(content_type=None) if resp.status == 200 else {}
+            except Exception as exc:  # aiohttp's or a bad body: the summary is only a hint
+                log.info("room summary of %s failed: %s", room_id, exc)
+                return None
+            count = payload.get("num_joined_members") if isinstance(payload, dict) else None
+            if isinstance(count, int) and not isinstance(count, bool):
+                return count
+        return None
+
+    async def room_people(self, room_id: str) -> set[str]:
+        """Everyone joined or invited, from the room's full state (a joined room)."""
+        resp = check(
+            await self.client.room_get_state(room_id), nio.RoomGetStateResponse, "room state"
+        )
+        return {
+            ev["state_key"]
+            for ev in resp.events
+            if isinstance(ev, dict)
+            and ev.get("type") == "m.room.member"
+            and isinstance(ev.get("state_key"), str)
+            and (ev.get("content") or {}).get("membership") in ("join", "invite")
+        }

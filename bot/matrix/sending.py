@@ -191,8 +191,11 @@ class Sending(GatewayBase):
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
         return await self.send_raw(room_id, "m.reaction", content, cause=cause)
 
-    async def redact(self, room_id: str, event_id: str, reason: str | None = None) -> None:
-        resp = await self.client.room_redact(room_id, event_id, reason)
+    async def redact(
+        self, room_id: str, event_id: str, reason: str | None = None, *, txn_id: str | None = None
+    ) -> None:
+        """``txn_id``: the same id on a retry lets the homeserver return the first redaction."""
+        resp = await self.client.room_redact(room_id, event_id, reason, tx_id=txn_id)
         check(resp, nio.RoomRedactResponse, f"redact {event_id}")
 
 

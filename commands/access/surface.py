@@ -92,7 +92,8 @@ class AccessSurface(AccessRepository):
     async def _tell_person(self, user_id: str, html: str, dm_room: str | None = None) -> None:
         matrix = self._svc.matrix
         try:
-            room = dm_room or await matrix.dm_room(user_id)
+            # The DM a request came from may have grown (and been left) since.
+            room = dm_room if dm_room and matrix.is_dm(dm_room) else await matrix.dm_room(user_id)
         except MatrixError as exc:
             log.warning("could not open a DM with %s: %s", user_id, exc)
             return

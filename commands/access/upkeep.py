@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.html import code, esc
 from bot.matrix import MatrixError
+from bot.txn import caused_by
 from commands.access import texts
 from commands.access.models import (
     ORG_ID,
@@ -148,9 +149,11 @@ class AccessUpkeep(AccessSurface):
         except MatrixError as exc:
             log.warning("cannot read the support room's join rule: %s", exc)
             return
-        await self.on_join_rule(
-            str(content.get("join_rule", "invite")), "someone (before my start)"
-        )
+        _, now_ts = self._now()
+        with caused_by(f"access:join-rule-at-start:{now_ts:.3f}"):  # no event behind it
+            await self.on_join_rule(
+                str(content.get("join_rule", "invite")), "someone (before my start)"
+            )
 
     async def plan_check(
         self, now: datetime, *, expiry_only: bool = False
@@ -229,18 +232,22 @@ class AccessUpkeep(AccessSurface):
                 [(now_ts, "bot", c.state.value, c.user_id, c.org_id, c.why) for c in changes],
             )
 
-    async def notify_changes(self, changes: list[Change]) -> None:
+    async def notify_changes(self, changes: list[Change], now_ts: float | None = None) -> None:
+        # Each ended grant (user, new state, when it was written) causes its DM and staff line.
+        at = f"{now_ts:.3f}" if now_ts is not None else "-"
         for i, change in enumerate(changes):
-            await self._evict(change.user_id, change.why)
-            if i < STAFF_LINES_PER_CHECK:
-                await self._tell(
-                    "bot", change.state.value, change.user_id, change.org_id, change.why
-                )
+            with caused_by(f"access:{change.state.value}:{change.user_id}:{at}", replay=True):
+                await self._evict(change.user_id, change.why)
+                if i < STAFF_LINES_PER_CHECK:
+                    await self._tell(
+                        "bot", change.state.value, change.user_id, change.org_id, change.why
+                    )
         if len(changes) > STAFF_LINES_PER_CHECK:
-            await self._svc.tell_staff(
-                f"🔐 access check: {len(changes) - STAFF_LINES_PER_CHECK} more grant(s) ended; "
-                f"see {code(self.prefix + 'access list')}."
-            )
+            with caused_by(f"access:more:{at}", replay=True):
+                await self._svc.tell_staff(
+                    f"🔐 access check: {len(changes) - STAFF_LINES_PER_CHECK} more grant(s) "
+                    f"ended; see {code(self.prefix + 'access list')}."
+                )
 
     async def sweep(self) -> list[str]:
         """Remove present members (joined or invited) without a grant; staff are exempt."""
@@ -255,7 +262,8 @@ class AccessUpkeep(AccessSurface):
                 continue
             member = await self.member(user_id)
             if not self.has_grant(member, now):
-                await self._remove_ungranted(user_id, member, now_ts)
+                with caused_by(f"access:sweep:{user_id}:{now_ts:.3f}", replay=True):
+                    await self._remove_ungranted(user_id, member, now_ts)
                 removed.append(user_id)
         return removed
 
@@ -267,7 +275,7 @@ class AccessUpkeep(AccessSurface):
         report.members_checked, report.changes = await self.plan_check(now, expiry_only=expiry_only)
         await self.apply_changes(report.changes, now_ts)
         if self.services is not None:
-            await self.notify_changes(report.changes)
+            await self.notify_changes(report.changes, now_ts)
             if not expiry_only:
                 report.removed = await self.sweep()
         report.seconds = time.perf_counter() - started

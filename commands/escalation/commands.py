@@ -220,15 +220,19 @@ async def ticket_close(ctx: EventContext, args: Namespace) -> None:
     if row is None or row["ticket_id"] is None:
         await ctx.reply("This thread has no ticket to close.")
         return
-    try:
-        await _rt(svc.close_ticket(row, " ".join(args.reason) or None, ctx.event.sender))
-    except RTUnavailable:
-        await ctx.reply("RT is not reachable right now; please try again shortly.")
-        return
-    except RTError as exc:
-        await ctx.reply(f"RT refused to close it: <code>{esc(exc)}</code>")
-        return
-    await ctx.reply(f"Closed {svc.ticket_html(int(row['ticket_id']))}.")
+    # Through the outbox, so a timeout or a hung RT never leads to a second comment; the
+    # outbox answers "Closed" (or what RT refused) in the thread.
+    state = await svc.close_ticket(
+        row, " ".join(args.reason) or None, ctx.event.sender, ctx.event.event_id
+    )
+    ticket = svc.ticket_html(int(row["ticket_id"]))
+    if state == "pending":
+        await ctx.reply(
+            f"RT is not answering right now: closing {ticket} is <b>queued</b> and happens "
+            "as soon as RT is back; I will confirm here."
+        )
+    elif state == "again":
+        await ctx.reply(f"Closing {ticket} is already queued; I will confirm here.")
 
 
 @command(

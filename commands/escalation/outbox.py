@@ -84,6 +84,8 @@ class Outbox(Part):
                     try:
                         if item["kind"] == "create":
                             await self._do_create(item, row)
+                        elif item["kind"] == "close":
+                            await self.esc.closing.run(item, row)
                         else:
                             await self._do_message(item, row)
                         self.rt_failed_at = None
@@ -161,6 +163,8 @@ class Outbox(Part):
                 f"(<code>{esc(setting)}</code>); the team has been told. "
                 "Run <code>!ticket</code> again once it is fixed.",
             )
+        elif item["kind"] == "close":
+            await self.esc.closing.refused(item, row, exc)
         await self.services.tell_staff(
             f'RT refused {esc(item["kind"])} for <a href="{esc(where)}">a thread</a>: '
             f"<code>{esc(exc)}</code> — check <code>{esc(setting)}</code>."
@@ -274,7 +278,11 @@ class Outbox(Part):
             "SELECT * FROM rt_threads WHERE state='created' AND reply_event IS NULL"
         )
         for row in rows:
-            event_id = await self.thread_say(row, self.created_html(row))
+            # Its own cause, whichever drain posts it (after the create, or a later one after
+            # a crash or a refused send): a repeat carries the same transaction id.
+            key = f"rt-created:{row['room_id']}:{row['thread_id']}:{row['ticket_id']}"
+            with caused_by(key, replay=True):
+                event_id = await self.thread_say(row, self.created_html(row))
             if event_id:
                 await self.store.execute(
                     "UPDATE rt_threads SET reply_event=? WHERE room_id=? AND thread_id=?",
@@ -364,7 +372,8 @@ class Outbox(Part):
         for problem in problems:
             log.error("RT configuration: %s", problem)
         if problems:
-            await self.services.tell_staff(
-                "RT escalation has a problem: "
-                + "; ".join(f"<code>{esc(p)}</code>" for p in problems)
-            )
+            with caused_by(f"rt-startup:{self.now():.0f}"):  # once per start, never replayed
+                await self.services.tell_staff(
+                    "RT escalation has a problem: "
+                    + "; ".join(f"<code>{esc(p)}</code>" for p in problems)
+                )

@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.html import esc
 from bot.matrix import MatrixError
 from bot.text import html_text
+from bot.txn import caused_by
 from commands.escalation.part import Part
 from commands.escalation.repository import WEBHOOK_POLL_DELAY_S
 from commands.escalation.rt.rest2 import (
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from commands.escalation.service import Escalation
 
 log = logging.getLogger(__name__)
+
+
+def relay_cause(txn: Transaction) -> str:
+    """What the sends relaying one RT transaction are caused by (README: effects and causes)."""
+    return f"relay:{txn.object_id}:{txn.id}"
 
 
 class Relay(Part):
@@ -55,7 +61,11 @@ class Relay(Part):
             if not own:
                 row = await self.esc.mapping_by_ticket(txn.object_id)
                 if row is not None:
-                    await self._relay(txn, row)
+                    # The RT transaction is the cause of every send it leads to: the mark is
+                    # saved after them, so a crash in between relays it again with the same
+                    # transaction ids (Synapse drops the repeats; SentLog covers a new device).
+                    with caused_by(relay_cause(txn), replay=True):
+                        await self._relay(txn, row)
                     self.metrics.relayed.labels(txn.type).inc()
             await self._set_hw(txn.id)
         self.last_poll_ok = time.monotonic()

@@ -23,6 +23,7 @@ from bot.ids import matrix_to, server_of
 from bot.interfaces import TicketEvent, ticket_events
 from bot.matrix import MatrixError, MatrixGateway
 from bot.store import Store
+from commands.escalation.closing import Closing
 from commands.escalation.directory import Directory, RTMetrics
 from commands.escalation.outbox import Outbox
 from commands.escalation.queued import QueuedNotices
@@ -50,6 +51,7 @@ class Escalation:
         self.queued = QueuedNotices(self)
         self.relay = Relay(self)
         self.thread_sync = ThreadSync(self)
+        self.closing = Closing(self)
 
     def now(self) -> float:
         """The injected clock, as a Unix time (what the tables store)."""
@@ -217,23 +219,31 @@ class Escalation:
 
     # ---- commands' helpers
 
-    async def close_ticket(self, row: dict[str, Any], reason: str | None, by: str) -> None:
-        tid = int(row["ticket_id"])
-        if reason:
-            txn = await self.rt.comment(tid, text=f"Closed from Matrix by {by}: {reason}")
-            await self.store.execute("INSERT OR IGNORE INTO rt_own_txns VALUES (?)", (txn,))
-        await self.rt.update_ticket(tid, {"Status": "resolved"})
-        await self.relay.set_status(row, "resolved")
+    async def close_ticket(
+        self, row: dict[str, Any], reason: str | None, by: str, event_id: str
+    ) -> str:
+        """Queue the close (commands/escalation/closing.py); its state after a short wait,
+        or "again" when an earlier close of the thread is still waiting for RT."""
+        item_id, new = await self.closing.queue(row, reason, by, event_id)
+        if not new:
+            return "again"
+        return await self.closing.wait(item_id)
 
     async def link_ticket(
         self, room_id: str, thread_id: str, ticket_id: int, by: str
     ) -> dict[str, Any]:
         s = self.settings
         ticket = await self.rt.get_ticket(ticket_id)  # RTNotFound if absent
-        await self.rt.update_ticket(
-            ticket_id,
-            {"CustomFields": {s.matrix_room_field: room_id, s.matrix_thread_field: thread_id}},
-        )
+        # A PUT of values (RT records no change for a value it has): a retry after a timeout
+        # cannot double it, and RT is read first, so a retry that finds it done writes nothing.
+        if (ticket.cf(s.matrix_room_field), ticket.cf(s.matrix_thread_field)) != (
+            room_id,
+            thread_id,
+        ):
+            await self.rt.update_ticket(
+                ticket_id,
+                {"CustomFields": {s.matrix_room_field: room_id, s.matrix_thread_field: thread_id}},
+            )
         root = await self.matrix.get_event(room_id, thread_id)
         customer = await self.customer_of_thread(root)
         org = await self.directory.org_of(customer) if customer else None

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import Counter
@@ -19,6 +18,9 @@ from prometheus_client import Counter
 from bot.context import Services
 from bot.matrix import MatrixGateway
 from bot.store import Store
+from commands.moderation.protections.names import MemberNames
+from commands.moderation.recent import RecentMessages
+from commands.moderation.redactions import RedactionQueue
 from commands.moderation.settings import ModerationSettings
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,9 @@ PAST = {
     "invite": "re-invited",
 }
 UNDO_KEY = "↩️"
+_Recent = RecentMessages  # the name moderator.py has always exported
 RECENT_PER_USER = 500
+RECENT_MAX_AGE = 7 * 86400  # `!redact @user N` is for this week's messages
 MUTE_CHECK_SECONDS = 2.0
 
 MIGRATIONS = [
@@ -85,6 +89,39 @@ MIGRATIONS = [
       PRIMARY KEY (room_id, user_id)
     )
     """,
+    # Strikes, `!redact N` memory and pending redactions survive a restart.
+    """
+    CREATE TABLE moderation_strikes (
+      protection TEXT NOT NULL,
+      user_id TEXT NOT NULL,
+      ts REAL NOT NULL
+    );
+    CREATE INDEX moderation_strikes_at ON moderation_strikes(protection, ts);
+    CREATE TABLE moderation_recent (
+      room_id TEXT NOT NULL,
+      user_id TEXT NOT NULL,
+      event_id TEXT NOT NULL,
+      ts REAL NOT NULL,
+      PRIMARY KEY (room_id, event_id)
+    );
+    CREATE INDEX moderation_recent_user ON moderation_recent(room_id, user_id, ts);
+    CREATE TABLE moderation_redactions (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      room_id TEXT NOT NULL,
+      event_id TEXT NOT NULL,
+      reason TEXT NOT NULL DEFAULT '',
+      audit_id INTEGER,
+      txn_id TEXT NOT NULL,
+      state TEXT NOT NULL DEFAULT 'pending',
+      attempts INTEGER NOT NULL DEFAULT 0,
+      not_before REAL NOT NULL DEFAULT 0,
+      error TEXT,
+      queued_at REAL NOT NULL,
+      done_at REAL,
+      UNIQUE (room_id, event_id)
+    );
+    CREATE INDEX moderation_redactions_state ON moderation_redactions(state, id)
+    """,
 ]
 
 
@@ -111,27 +148,6 @@ class Switch:
     shadow: bool
 
 
-@dataclass
-class _Recent:
-    """Event ids (never bodies) of a user's recent messages, for `!redact @user N`."""
-
-    ids: dict[tuple[str, str], deque[str]] = field(default_factory=dict)
-
-    def add(self, room_id: str, user_id: str, event_id: str) -> None:
-        q = self.ids.setdefault((room_id, user_id), deque(maxlen=RECENT_PER_USER))
-        q.append(event_id)
-
-    def discard(self, room_id: str, event_id: str) -> None:
-        for (room, _), q in self.ids.items():
-            if room == room_id and event_id in q:
-                q.remove(event_id)
-                return
-
-    def last(self, room_id: str, user_id: str, n: int) -> list[str]:
-        q = self.ids.get((room_id, user_id))
-        return list(q)[-n:] if q else []
-
-
 def fmt_duration(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{int(seconds // 3600)} h"
@@ -149,6 +165,8 @@ class ModeratorBase:
     matrix: MatrixGateway
     support: str
     recent: _Recent
+    names: MemberNames
+    redactions: RedactionQueue
     actions: Counter
     _lock: asyncio.Lock
 

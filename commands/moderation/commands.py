@@ -25,6 +25,7 @@ from commands.moderation.moderator import (
     Outcome,
     Refused,
 )
+from commands.moderation.policy.commands import setup_policy_lists
 from commands.moderation.protections.common import BaseProtection, formatted
 from commands.moderation.protections.credentials import CredentialProtection
 from commands.moderation.protections.flood import FloodProtection
@@ -70,7 +71,9 @@ async def setup(app: App) -> None:
     await services.store.migrate("moderation", MIGRATIONS)
     moderator = Moderator(services, settings)
     await moderator.load()
+    app.add_job("moderation-redactions", moderator.redactions.run)
     protections = build_protections(moderator, settings)
+    protections.append(await setup_policy_lists(app, moderator, settings.policy_lists))
     moderator.protections = {p.name: p for p in protections}
     services.moderation = moderator
     # In front of any other feature's protections: a leaked secret is redacted before anything

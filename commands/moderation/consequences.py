@@ -13,6 +13,11 @@ from commands.moderation.base import (
     Action,
     ModeratorBase,
 )
+from commands.moderation.redactions import BatchState
+
+# How long an action waits for its redactions before it reports the rest as queued: long enough
+# for an unthrottled homeserver, short enough not to hold up the room's other events.
+REDACT_PATIENCE = 3.0
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +38,20 @@ class Consequences(ModeratorBase):
         m = self.matrix
         event_id = event_ids[0] if event_ids else None
         if action == "redact":
-            for eid in event_ids:
-                if eid:
-                    await m.redact(room, eid, reason)
-                    self.recent.discard(room, eid)
-            return {"count": len(event_ids)}
+            ids = [eid for eid in event_ids if eid]
+            rows = await self.redactions.submit(room, ids, reason)
+            for eid in ids:  # queued is as good as gone: the queue never drops one
+                await self.recent.discard(room, eid)
+            st = await self.redactions.wait(rows, REDACT_PATIENCE)
+            if st.failed and not st.done and not st.pending:
+                raise MatrixError("redact", "; ".join(st.errors))
+            return {
+                "count": len(ids),
+                "done": st.done,
+                "queued": st.pending,
+                "failed": st.failed,
+                "_rows": rows,
+            }
         if action == "warn":
             html = warn_html or f"{user_pill(target)}, {esc(reason)}"
             if event_id:
@@ -50,13 +64,21 @@ class Consequences(ModeratorBase):
             await self._unmute(room, target)
         elif action == "kick":
             await m.kick(room, target, reason or None)
+            self.names.remove(target)  # our own member events never reach observe()
         elif action == "ban":
             await m.ban(room, target, reason or None)
+            self.names.remove(target)
         elif action == "unban":
             await m.unban(room, target)
         elif action == "invite":
             await m.invite(room, target)
         return {}
+
+    async def redactions_settled(self, audit_id: int, st: BatchState) -> None:
+        """The end of an action's queued redactions, told to staff under the action's number."""
+        text = f"🧹 #{audit_id}: the queued redactions are done ({st.done} redacted"
+        text += f", {st.failed} failed: {esc('; '.join(st.errors))})" if st.failed else ")"
+        await self.services.tell_staff(text)
 
     async def _mute(self, room: str, target: str) -> int | None:
         async with self._lock:  # power levels are read-modify-write

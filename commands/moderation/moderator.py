@@ -21,6 +21,8 @@ from bot.matrix import MatrixError
 from commands.moderation.audit import AuditTrail
 from commands.moderation.base import (
     MIGRATIONS,
+    RECENT_MAX_AGE,
+    RECENT_PER_USER,
     UNDO_KEY,
     Action,
     NotAnAction,
@@ -30,6 +32,8 @@ from commands.moderation.base import (
     _Recent,
 )
 from commands.moderation.consequences import Consequences
+from commands.moderation.protections.names import MemberNames
+from commands.moderation.redactions import RedactionQueue
 from commands.moderation.settings import ModerationSettings, ProtectionSwitch
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,12 @@ class Moderator(Consequences, AuditTrail):
         self.store = services.store
         self.matrix = services.matrix
         self.support = services.config.rooms.support
-        self.recent = _Recent()
+        self.recent = _Recent(RECENT_PER_USER, RECENT_MAX_AGE)
+        self.names = MemberNames(settings.mentions.min_name_length)
+        self.redactions = RedactionQueue(
+            self.store, self.matrix, self.now, services.metrics.registry
+        )
+        self.redactions.on_batch_done = self.redactions_settled
         self.joins: dict[tuple[str, str], float] = {}
         self._switches: dict[str, Switch] = {}
         self.protections: dict[str, Any] = {}  # name -> protection, filled by the feature setup
@@ -72,6 +81,7 @@ class Moderator(Consequences, AuditTrail):
             self._switches[row["protection"]] = Switch(bool(row["enabled"]), bool(row["shadow"]))
         for row in await self.store.fetchall("SELECT * FROM moderation_joins"):
             self.joins[(row["room_id"], row["user_id"])] = float(row["joined_at"])
+        await self.recent.load(self.store, self.now())
 
     def now(self) -> float:
         return self.services.clock().timestamp()
@@ -90,12 +100,22 @@ class Moderator(Consequences, AuditTrail):
         )
 
     async def observe(self, ev: Event) -> None:
-        """Track joins (for new-member limits) and message ids (for `!redact`)."""
+        """Track joins (for new-member limits), message ids (for `!redact`) and member names."""
+        if not self.names.loaded:  # the room's members as the first sync showed them
+            members = self.matrix.member_display_names(self.support)
+            if members is not None:
+                self.names.load(members)
         if ev.kind == "message":
-            self.recent.add(ev.room_id, ev.sender, ev.event_id)
+            if not ev.is_edit:
+                await self.recent.add(ev.room_id, ev.sender, ev.event_id, ev.ts / 1000)
         elif ev.kind == "redaction" and ev.relates_to:
-            self.recent.discard(ev.room_id, ev.relates_to)
+            await self.recent.discard(ev.room_id, ev.relates_to)
         elif ev.kind == "member" and ev.state_key:
+            if ev.membership == "join":
+                name = ev.content.get("displayname")
+                self.names.put(ev.state_key, name if isinstance(name, str) else None)
+            else:
+                self.names.remove(ev.state_key)
             key = (ev.room_id, ev.state_key)
             if ev.membership == "join" and ev.prev_membership != "join":
                 self.joins[key] = ev.ts / 1000
@@ -139,10 +159,12 @@ class Moderator(Consequences, AuditTrail):
             raise Refused(f"{target} is not muted")
         detail: dict[str, Any] = {}
         error: str | None = None
+        queue_rows: list[int] = []
         if not shadow:
             try:
                 ids: list[str | None] = list(event_ids) if event_ids else [event_id]
                 detail = await self._perform(action, room, target, reason, ids, seconds, warn_html)
+                queue_rows = detail.pop("_rows", [])
             except MatrixError as exc:
                 error = str(exc)
                 log.warning("moderation %s of %s failed: %s", action, target, exc)
@@ -175,6 +197,14 @@ class Moderator(Consequences, AuditTrail):
         line = self._line(
             audit_id, action, target, actor, protection, reason, shadow, error, seconds
         )
+        if detail.get("queued"):
+            await self.redactions.adopt(queue_rows, audit_id)
+            still = (await self.redactions.state(queue_rows)).pending
+            if still:
+                line += (
+                    f" ({still} of {detail['count']} queued: the homeserver limits how fast the"
+                    " bot may redact; staff hear when they are done)"
+                )
         staff_event = await self.services.tell_staff(line)
         if staff_event:
             await self.store.execute(

@@ -103,9 +103,39 @@ class MentionSettings(ProtectionSwitch):
     max_staff_mentions: int = Field(default=3, ge=1, description="staff pinged in one message")
     max_mentions: int = Field(default=10, ge=1, description="anyone pinged in one message")
     room_mention: bool = Field(default=False, description="may customers use @room")
+    # Count members pinged by display name or localpart in messages without m.mentions (the
+    # legacy push rules notify them); names shorter than this never count.
+    display_names: bool = True
+    min_name_length: int = Field(default=3, ge=1)
     ladder: list[Step] = Field(default_factory=lambda: _steps("warn", "warn", "mute"), min_length=1)
     strike_memory_minutes: float = Field(default=60.0, gt=0)
     mute_minutes: float = Field(default=10.0, gt=0)
+
+
+# A room id ("!opaque:server", or "!opaque" in room version 12) or an alias ("#name:server").
+POLICY_ROOM = re.compile(r"^(![^\s:]+(:\S+)?|#[^\s:]+:\S+)$")
+
+
+class PolicyListSettings(ProtectionSwitch):
+    """Policy lists (MSC2313 `m.policy.rule.*` rooms): their ban rules become support-room bans."""
+
+    rooms: list[str] = Field(default_factory=list, description="room ids or aliases of the lists")
+    resync_minutes: float = Field(
+        default=15.0, gt=0, description="re-read every list in full this often (a safety net)"
+    )
+
+    @field_validator("rooms")
+    @classmethod
+    def _room_ids(cls, v: list[str]) -> list[str]:
+        for room in v:
+            if not POLICY_ROOM.match(room):
+                raise ValueError(
+                    f"{room!r} is not a room id (!id:server) or a room alias (#name:server)"
+                )
+        dupes = sorted({r for r in v if v.count(r) > 1})
+        if dupes:
+            raise ValueError(f"listed twice: {dupes}")
+        return v
 
 
 class ModerationSettings(Section):
@@ -120,3 +150,4 @@ class ModerationSettings(Section):
     flood: FloodSettings = Field(default_factory=FloodSettings)
     spam: SpamSettings = Field(default_factory=SpamSettings)
     mentions: MentionSettings = Field(default_factory=MentionSettings)
+    policy_lists: PolicyListSettings = Field(default_factory=PolicyListSettings)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from datetime import datetime
 
 from bot.html import esc, link
+from bot.txn import caused_by
 from commands.support.report import figures, report_html
 from commands.support.repository import TimerRow
 from commands.support.sla import dt
@@ -50,13 +52,20 @@ class AlertsMixin(ThreadsMixin):
             warns = [t for t, a in fired if a == "warn"]
             items = "".join(f"<li>{self._what(t)}</li>" for t in breaches[:10])
             more = f"<li>… and {len(breaches) - 10} more</li>" if len(breaches) > 10 else ""
-            await self.services.tell_staff(
-                f"🚨 {len(breaches)} first-response target(s) missed and {len(warns)} close to "
-                f"due (summary after a pause):<ul>{items}{more}</ul>"
-            )
+            key = "|".join(sorted(f"{t.room_id}:{t.thread_id}:{a}" for t, a in fired))
+            with caused_by(f"sla-summary:{hashlib.sha256(key.encode()).hexdigest()[:16]}"):
+                await self.services.tell_staff(
+                    f"🚨 {len(breaches)} first-response target(s) missed and {len(warns)} close to "
+                    f"due (summary after a pause):<ul>{items}{more}</ul>"
+                )
         else:
             for timer, alert in fired:
-                await self.services.tell_staff(self._alert_html(timer, alert, now))
+                # The timer's alert at its moment: a re-armed timer (new target) has a new one.
+                when = timer.due_at if alert == "breach" else timer.warn_at
+                with caused_by(
+                    f"sla:{timer.room_id}:{timer.thread_id}:{alert}:{when}", replay=True
+                ):
+                    await self.services.tell_staff(self._alert_html(timer, alert, now))
         for _timer, alert in fired:
             self.services.metrics.commands.labels(f"support-sla-{alert}", "posted").inc()
         return len(fired)

@@ -47,15 +47,23 @@ class Surveys:
         at: datetime,
         post: Callable[[], Awaitable[str]],
     ) -> str | None:
-        """Once per ticket (a ticket resolved, reopened and resolved again is asked once)."""
+        """Once per ticket (a ticket resolved, reopened and resolved again is asked once).
+
+        Recorded before it is posted; a record without its question (a crash in between) is
+        posted again, with the same transaction id (``post`` derives it from the ticket).
+        """
         async with self.store.transaction() as tx:
-            if await tx.fetchone("SELECT 1 FROM support_surveys WHERE ticket_id=?", (ticket_id,)):
-                return None
-            await tx.execute(
-                "INSERT INTO support_surveys(ticket_id, room_id, thread_id, org, customer, asked_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (ticket_id, room_id, thread_id, org, customer, at.timestamp()),
+            asked = await tx.fetchone(
+                "SELECT question_event FROM support_surveys WHERE ticket_id=?", (ticket_id,)
             )
+            if asked is not None and asked["question_event"]:
+                return None
+            if asked is None:
+                await tx.execute(
+                    "INSERT INTO support_surveys(ticket_id, room_id, thread_id, org, customer,"
+                    " asked_at) VALUES (?,?,?,?,?,?)",
+                    (ticket_id, room_id, thread_id, org, customer, at.timestamp()),
+                )
         event_id = await post()
         await self.store.execute(
             "UPDATE support_surveys SET question_event=? WHERE ticket_id=?", (event_id, ticket_id)

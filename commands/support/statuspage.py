@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.html import esc, link
 from bot.store import Store
+from bot.txn import caused_by
 from commands.support.repository import IncidentRow
 from commands.support.settings import StatuspageSettings
 
@@ -233,10 +234,14 @@ class StatusService:
                 return False  # resolved before we heard of it: nothing to tell the room
             html = incident_html(inc, self.settings.page_url)
             event_id = known.message_event if known else None
+            # The incident (its post) or this update of it (an edit) causes the send: stored
+            # after it, so a crash in between sends it again with the same transaction id.
             if event_id:
-                await self._edit(event_id, html)
+                with caused_by(f"statuspage:{inc.id}:{updated}", replay=True):
+                    await self._edit(event_id, html)
             else:
-                event_id = await self._post(html)
+                with caused_by(f"statuspage:{inc.id}", replay=True):
+                    event_id = await self._post(html)
             await self.store.execute(
                 "INSERT INTO support_incidents(incident_id, name, status, impact, shortlink,"
                 " updated_at, message_event, resolved) VALUES (?,?,?,?,?,?,?,?)"
@@ -274,7 +279,8 @@ class StatusService:
                     f"{link(row.shortlink or self.settings.page_url, 'Details on the status page')}"
                 )
                 if row.message_event:
-                    await self._edit(row.message_event, html)
+                    with caused_by(f"statuspage:{row.incident_id}:resolved", replay=True):
+                        await self._edit(row.message_event, html)
                 await self.store.execute(
                     "UPDATE support_incidents SET resolved=1, status='resolved' WHERE incident_id=?",
                     (row.incident_id,),

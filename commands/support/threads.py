@@ -151,7 +151,9 @@ class ThreadsMixin(SupportCore):
             return
         html = out_of_hours.reply_html(self.settings, self.calendar, now)
         try:
-            event_id = await matrix.reply(ev, html)
+            # Its own cause: a restart resumes it (resume_out_of_hours) and says it again
+            # with the same transaction id, which the homeserver drops if it was sent.
+            event_id = await matrix.reply(ev, html, cause=f"ooh:{ev.room_id}:{ev.thread_id}")
         except MatrixError:
             log.exception("out-of-hours reply failed")
             return

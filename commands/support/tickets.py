@@ -70,7 +70,9 @@ class TicketsMixin(ThreadsMixin):
         html = self.settings.texts.survey.format(ticket=label)
 
         async def post() -> str:
-            return await self.services.matrix.send(event.room_id, html, thread_root=event.thread_id)
+            return await self.services.matrix.send(
+                event.room_id, html, thread_root=event.thread_id, cause=f"survey:{ticket}"
+            )
 
         await self.surveys.ask(
             ticket_id=ticket,

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.html import esc, link
 from bot.store import Store, Transaction
+from bot.txn import caused_by
 from commands.support.repository import CardRow
 
 CARD_DELAY_S = 60.0
@@ -97,7 +98,9 @@ class Board:
             if card.state == "answered" and not card.ticket_id and not card.claimed_by:
                 await self._set(card, state="skipped")
                 continue
-            event_id = await self._post(self._render(card))
+            # Stored after the post: a crash in between posts again with the same txn id.
+            with caused_by(f"card:{card.room_id}:{card.thread_id}:{card.started_at}", replay=True):
+                event_id = await self._post(self._render(card))
             await self.store.execute(
                 "UPDATE support_cards SET card_event=? WHERE room_id=? AND thread_id=?",
                 (event_id, card.room_id, card.thread_id),

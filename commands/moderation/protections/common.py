@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from bot.context import EventContext
@@ -20,6 +21,10 @@ from bot.ratewindow import RateWindow
 from bot.roles import Place
 from commands.moderation.moderator import Moderator, Refused
 from commands.moderation.settings import ProtectionSwitch, Step
+
+if TYPE_CHECKING:
+    from bot.store import Store
+    from commands.moderation.protections.names import MemberNames
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,9 @@ class BaseProtection:
     name: ClassVar[str]
     # Punitive protections ignore the downtime backlog; credentials may opt in (protective).
     acts_on_backlog: ClassVar[bool] = False
+    # A protection with a ladder keeps its strikes here; they are stored, so a restart forgives
+    # nothing (loaded before the first assess, saved after each).
+    strikes: Strikes | None = None
 
     def __init__(self, moderator: Moderator, settings: ProtectionSwitch) -> None:
         self.moderator = moderator
@@ -60,7 +68,12 @@ class BaseProtection:
             return False
         if self.exempt(ctx):
             return False
+        strikes = self.strikes
+        if strikes is not None and not strikes.loaded:
+            await strikes.load(self.moderator.store, self.name)
         verdict = self.assess(ev)
+        if strikes is not None:
+            await strikes.flush(self.moderator.store, self.name)
         if verdict is None:
             return False
         await self.enforce(ctx, verdict, shadow)
@@ -111,10 +124,51 @@ async def tell_sender(ctx: EventContext, plain: str) -> None:
 
 
 class Strikes(RateWindow):
-    """Strikes per user within a memory window (in memory: a restart forgives)."""
+    """Strikes per user within a memory window, kept in `moderation_strikes` across restarts.
+
+    `add` stays synchronous (assess is pure); the strikes it records wait in memory until the
+    protection's handle() flushes them, right after the assess that made them.
+    """
 
     def __init__(self, memory_seconds: float) -> None:
         super().__init__(memory_seconds, keep_edge=True)
+        self.loaded = False
+        self._unsaved: list[tuple[str, float]] = []
+
+    def add(self, key: str, now: float) -> int:
+        self._unsaved.append((key, now))
+        return super().add(key, now)
+
+    async def load(self, store: Store, protection: str) -> None:
+        """The strikes of earlier runs, oldest first, before anything new is added."""
+        rows = await store.fetchall(
+            "SELECT user_id, ts FROM moderation_strikes WHERE protection=? ORDER BY ts",
+            (protection,),
+        )
+        if self.loaded:  # another event's handle() loaded them meanwhile
+            return
+        fresh = dict(self._at)
+        self._at = {}
+        for row in rows:
+            self._at.setdefault(row["user_id"], deque()).append(float(row["ts"]))
+        for key, times in fresh.items():
+            self._at.setdefault(key, deque()).extend(times)
+        self.loaded = True
+
+    async def flush(self, store: Store, protection: str) -> None:
+        if not self._unsaved:
+            return
+        rows, self._unsaved = self._unsaved, []
+        await store.executemany(
+            "INSERT INTO moderation_strikes(protection, user_id, ts) VALUES (?, ?, ?)",
+            [(protection, key, ts) for key, ts in rows],
+        )
+        # Strikes older than the memory window can never count again.
+        newest = max(ts for _, ts in rows)
+        await store.execute(
+            "DELETE FROM moderation_strikes WHERE protection=? AND ts < ?",
+            (protection, newest - self.window - 1),
+        )
 
 
 def ladder_step(ladder: list[Step], strike: int) -> Step:
@@ -162,8 +216,13 @@ def host_allowed(host: str, allowed: list[str]) -> bool:
     return any(host == a or host.endswith("." + a) for a in allowed)
 
 
-def mentioned(ev: Event) -> tuple[set[str], bool]:
-    """Users a message pings (m.mentions, pills, bare MXIDs) and whether it pings @room."""
+def mentioned(ev: Event, names: MemberNames | None = None) -> tuple[set[str], bool]:
+    """Users a message pings (m.mentions, pills, bare MXIDs) and whether it pings @room.
+
+    With ``names`` (the room's members), a message without `m.mentions` also pings everyone
+    whose display name or localpart it contains as a word: the legacy push rules do that, and
+    only for events without `m.mentions` (see names.py).
+    """
     users: set[str] = set()
     mentions = ev.content.get("m.mentions")
     room = False
@@ -172,6 +231,8 @@ def mentioned(ev: Event) -> tuple[set[str], bool]:
         if isinstance(ids, list):
             users.update(i for i in ids if isinstance(i, str))
         room = mentions.get("room") is True
+    elif names is not None and "m.mentions" not in ev.content:
+        users.update(names.pinged(ev.body))
     users.update(_PILL.findall(formatted(ev)))
     users.update(m for m in _MXID.findall(ev.body))
     # Only an intentional @room (m.mentions.room) counts: a body that merely contains the word

@@ -14,6 +14,7 @@ from commands.moderation.settings import FloodSettings
 class FloodProtection(BaseProtection):
     name: ClassVar[str] = "flood"
     settings: FloodSettings
+    strikes: Strikes
 
     def __init__(self, moderator: Moderator, settings: FloodSettings) -> None:
         super().__init__(moderator, settings)

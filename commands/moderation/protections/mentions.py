@@ -1,4 +1,8 @@
-"""Mention abuse: a customer pinging many staff, many people, or @room in one message."""
+"""Mention abuse: a customer pinging many staff, many people, or @room in one message.
+
+People count as pinged through `m.mentions`, pills, bare user ids and, in a message without
+`m.mentions`, their display name or localpart as a word (the legacy push rules; names.py).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from commands.moderation.settings import MentionSettings
 class MentionProtection(BaseProtection):
     name: ClassVar[str] = "mentions"
     settings: MentionSettings
+    strikes: Strikes
 
     def __init__(self, moderator: Moderator, settings: MentionSettings) -> None:
         super().__init__(moderator, settings)
@@ -28,7 +33,8 @@ class MentionProtection(BaseProtection):
         if ev.kind != "message" or ev.is_edit:
             return None
         s = self.settings
-        users, room = mentioned(ev)
+        names = self.moderator.names if s.display_names else None
+        users, room = mentioned(ev, names)
         users.discard(ev.sender)
         users.discard(self.moderator.matrix.user_id)
         roles = self.moderator.services.roles
