@@ -38,12 +38,24 @@ class JsMessage(BaseModel):
     event_id: str
     sender: str
     body: str | None = None
+    msgtype: str | None = None
+    formatted_body: str | None = None
+    mentions: dict[str, Any] | None = None  # m.mentions as sent
     encrypted: bool
     decryption_failure: bool
     thread_root: str | None = None
     reply_to: str | None = None
     ts: int
     seen_ms: int
+
+
+class PushActions(BaseModel):
+    """What the client's push rules do with one event (matrix-js-sdk's PushProcessor)."""
+
+    notify: bool
+    highlight: bool
+    sound: str | None = None
+    rule_id: str | None = None  # the rule that matched; None: none did (or our own event)
 
 
 class JsClient:
@@ -115,10 +127,24 @@ class JsClient:
         await self.call("join", room=room_id)
         return bool((await self.call("wait_room", room=room_id))["encrypted"])
 
-    async def send(self, room_id: str, body: str, thread_root: str | None = None) -> str:
-        return (await self.call("send", room=room_id, body=body, thread_root=thread_root))[
-            "event_id"
-        ]
+    async def send(
+        self,
+        room_id: str,
+        body: str,
+        thread_root: str | None = None,
+        *,
+        formatted_body: str | None = None,
+        mentions: list[str] | None = None,
+    ) -> str:
+        answer = await self.call(
+            "send",
+            room=room_id,
+            body=body,
+            thread_root=thread_root,
+            formatted_body=formatted_body,
+            mentions=mentions,
+        )
+        return str(answer["event_id"])
 
     async def device_signed(self, user_id: str, device_id: str, timeout: float = 15.0) -> bool:
         answer = await self.call(
@@ -129,6 +155,13 @@ class JsClient:
             timeout_ms=int(timeout * 1000),
         )
         return bool(answer["signed_by_owner"])
+
+    async def push_actions(self, event_id: str, timeout: float = 15.0) -> PushActions:
+        """How this user's client would notify them of ``event_id`` (once it has seen it)."""
+        answer = await self.call(
+            "push_actions", timeout=timeout + 5, event_id=event_id, timeout_ms=int(timeout * 1000)
+        )
+        return PushActions.model_validate(answer)
 
     async def wait_message(
         self, pred: Callable[[JsMessage], bool], timeout: float = 20.0

@@ -9,12 +9,15 @@ re-embeds only the chunks whose text changed.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -28,6 +31,7 @@ CHUNK_WORDS = 120
 STRIDE = 90
 BATCH = 16  # peak memory grows with batch x longest chunk; 16 keeps the build under ~600 MB
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 _EMBEDDERS: dict[str, Embedder] = {}
 
@@ -39,6 +43,16 @@ def embedder_for(model_dir: Path) -> Embedder:
     if emb is None:
         emb = _EMBEDDERS[key] = Embedder(Path(model_dir))
     return emb
+
+
+def give_back_memory() -> None:
+    """Return freed heap to the OS after an embedding pass (glibc keeps it otherwise: the bot
+    sat at ~360 MB after a first build instead of ~200 MB). A no-op where there is no glibc."""
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    if trim is not None:
+        trim(0)
 
 
 def store_dir(default: Path) -> Path:
@@ -168,7 +182,6 @@ class DenseIndex:
         questions: PageQuestions | None = None,
     ) -> DenseIndex:
         root = store_dir(cache_dir)
-        emb = embedder_for(root)
         chunks = [doc_chunks(d) for d in docs]
         outlines = [(i, o) for i in range(len(docs)) if (o := outline(docs, i)) is not None]
         if questions is not None:
@@ -180,12 +193,16 @@ class DenseIndex:
         if todo:
             t0 = time.perf_counter()
             say(f"knowledge: embedding {len(todo)} of {len(flat)} chunks (others cached)")
+            # A session of its own, dropped afterwards: onnxruntime's arena keeps the peak of
+            # the batches (~650 MB) for the session's life, and the bot would carry it on.
+            # Same model, options and batches: the vectors are the same.
+            builder = Embedder(root)
             # Longest first within batches keeps padding waste low.
             todo.sort(key=lambda i: len(flat[i]))
             last = 0.0
             for b in range(0, len(todo), BATCH):
                 idx = todo[b : b + BATCH]
-                vecs = emb.encode([flat[i] for i in idx])
+                vecs = builder.encode([flat[i] for i in idx])
                 for i, v in zip(idx, vecs, strict=True):
                     store.vectors[keys[i]] = v
                 now = time.perf_counter()
@@ -193,15 +210,22 @@ class DenseIndex:
                     last = now
                     done = min(b + BATCH, len(todo))
                     say(f"knowledge: embedded {done}/{len(todo)} chunks, {now - t0:.0f}s")
+            del builder
             store.save(set(keys))
+            give_back_memory()
         matrix = np.stack([store.vectors[k] for k in keys]).astype(np.float32)
         n_sec = len(flat) - len(outlines)
         starts = np.cumsum([0] + [len(cs) for cs in chunks[:-1]]).astype(np.int64)
         outline_docs = np.array([i for i, _ in outlines], dtype=np.int64)
+        emb = embedder_for(root)
         return cls(matrix[:n_sec], starts, len(docs), emb, matrix[n_sec:], outline_docs)
 
     def encode(self, text: str) -> np.ndarray:
         return self.embedder.encode_one(text)
+
+    def encode_beside(self, text: str, beside: Callable[[], T]) -> tuple[np.ndarray, T]:
+        """`encode(text)` while `beside()` runs on another core (Embedder.encode_one_beside)."""
+        return self.embedder.encode_one_beside(text, beside)
 
     def doc_scores(self, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(best chunk cosine per section, outline cosine per page-top section or -1)."""

@@ -16,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -28,6 +31,10 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 MODEL_ID = "minilm-l6-v2-int8pc-1"  # bump when the derived model changes: caches are keyed by it
 DIM = 384
 MAX_TOKENS = 256  # the model was trained on 128-256 word pieces; longer input is cut
+T = TypeVar("T")
+# Work done beside a query's model run (encode_one_beside); two: questions may be decided on
+# several threads at once.
+_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-beside")
 
 
 class ModelError(RuntimeError):
@@ -111,10 +118,7 @@ class Embedder:
         )
         self._lock = threading.Lock()  # tokenizers' encode_batch is not re-entrant per object
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text (mean pooling, as the model card)."""
-        if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+    def _inputs(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             encs = self.tokenizer.encode_batch(texts)
         n = max(len(e.ids) for e in encs)
@@ -123,6 +127,9 @@ class Embedder:
         for i, e in enumerate(encs):
             ids[i, : len(e.ids)] = e.ids
             mask[i, : len(e.ids)] = 1
+        return ids, mask
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         (hidden,) = self.session.run(
             None,
             {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
@@ -132,5 +139,27 @@ class Embedder:
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
         return v.astype(np.float32)
 
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text (mean pooling, as the model card)."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return self._run(*self._inputs(texts))
+
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
+
+    def encode_one_beside(self, text: str, beside: Callable[[], T]) -> tuple[np.ndarray, T]:
+        """`encode_one(text)` and `beside()` at once, on two cores.
+
+        `beside` is handed to a worker thread just before the model run, which holds no GIL:
+        the worker gets the interpreter at once while the model computes. (Started any earlier,
+        or with the model on the worker, the two would mostly take turns: a thread that wants
+        the GIL back waits out the holder's 5 ms switch interval.)
+        """
+        ids, mask = self._inputs([text])
+        job = _BESIDE.submit(beside)
+        try:
+            v = self._run(ids, mask)[0]
+        finally:
+            got = job.result()
+        return v, got

@@ -32,6 +32,7 @@ MODEL_FILE = Path(__file__).with_name("gate_model.json")
 TOP_K = 20
 SECTION_LEX_WEIGHT = 0.7
 LEGACY_DENSE_PRIOR = 0.95  # redirect stubs of the retired backup docs: prefer the current page
+OVERLAP_DENSE = True  # benchmarks/bench_faq_hybrid.py turns it off to measure what it buys
 
 FEATURES = (
     "lconf",  # today's lexical confidence (gate.confidence)
@@ -102,21 +103,42 @@ class Evidence:
     veto: tuple[str, str] | None
 
 
-def evidence(kb: KnowledgeBase, text: str) -> Evidence:
+def _dense_scores(kb: KnowledgeBase, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cos, pcos): see Evidence."""
     assert kb.dense is not None
-    q = kb.analyze(text)
-    pages: dict[int, float] = {}
-    docs: dict[int, float] = {}
-    ranked = kb.score(q, pages_out=pages, docs_out=docs)
-    f = features(kb, q, ranked, pages)
-    qv = kb.dense.encode(text)
     sec, outline = kb.dense.doc_scores(qv)
     best = np.maximum(sec, outline)
     # The sections of one page are contiguous: a segmented max (ufunc.at is ~10x slower).
     page_best = np.maximum.reduceat(best, kb.page_starts) if len(best) else best
-    cos = sec * kb.dense_prior
-    pcos = page_best[kb.doc_group] * kb.dense_prior
-    return Evidence(text, docs, ranked, confidence(f), f, qv, cos, pcos, classify_message(text))
+    return sec * kb.dense_prior, page_best[kb.doc_group] * kb.dense_prior
+
+
+_Lexical = tuple[
+    dict[int, float], list[tuple[int, float]], dict[str, float], tuple[str, str] | None
+]
+
+
+def _lexical_side(kb: KnowledgeBase, text: str) -> _Lexical:
+    """(lex_docs, lex_ranked, lex_feats, veto): see Evidence."""
+    q = kb.analyze(text)
+    pages: dict[int, float] = {}
+    docs: dict[int, float] = {}
+    ranked = kb.score(q, pages_out=pages, docs_out=docs)
+    return docs, ranked, features(kb, q, ranked, pages), classify_message(text)
+
+
+def evidence(kb: KnowledgeBase, text: str) -> Evidence:
+    assert kb.dense is not None
+    if OVERLAP_DENSE:
+        # The lexical side (~2-3 ms of Python) runs on a second core while the model embeds
+        # the question (~4-5 ms without the GIL). Each side computes exactly what it would
+        # alone: the evidence is identical.
+        qv, (docs, ranked, f, veto) = kb.dense.encode_beside(text, lambda: _lexical_side(kb, text))
+    else:
+        docs, ranked, f, veto = _lexical_side(kb, text)
+        qv = kb.dense.encode(text)
+    cos, pcos = _dense_scores(kb, qv)
+    return Evidence(text, docs, ranked, confidence(f), f, qv, cos, pcos, veto)
 
 
 def fuse(kb: KnowledgeBase, ev: Evidence, a: float) -> list[tuple[int, float]]:

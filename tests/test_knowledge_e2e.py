@@ -60,7 +60,12 @@ async def test_answer_silence_and_once_per_thread(world: World, kb_cache: Path) 
         assert answer.thread_root == ask
         html = answer.content["formatted_body"]
         assert "https://docs.safespring.com/compute/app-creds/#" in html
-        assert "Automatic answer" in answer.body and "!ticket" in answer.body
+        assert "Automatic answer" in answer.body
+        # No [rt] here: escalation is off, so the hint promises no ticket.
+        assert "Wait for staff here." in answer.body and "ticket" not in answer.body.lower()
+        # The asker is mentioned (their pill, m.mentions), as an m.text so push rules apply.
+        assert answer.content["m.mentions"] == {"user_ids": [c.user_id]}
+        assert answer.content["msgtype"] == "m.text"
         assert len(answer.body) < 900
 
         # A follow-up question in the same thread: no second automatic answer.

@@ -12,23 +12,28 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from argparse import Namespace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-
 from bot.context import EventContext
 from bot.events import Kind
-from bot.html import bullet_list, code, esc, link
+from bot.html import bullet_list, code, esc
 from bot.matrix import MatrixError
 from bot.registry import argument, command, passive, reaction
 from bot.roles import ANYWHERE, Place, Role
-from bot.secrets import WITHHELD, scan_text
-from knowledge.index import Decision, Hit
+from commands.faq.answer import (
+    answer_html,
+    asker_of,
+    candidates_html,
+    has_words,
+    nothing_html,
+    person_hint,
+    without_mentions,
+)
+from commands.faq.records import MIGRATIONS, gap, now_ms, record_answer, store_gap
 from knowledge.service import KnowledgeService
 from knowledge.settings import KnowledgeSettings
 
@@ -37,153 +42,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = [
-    """
-    CREATE TABLE kb_answers (
-        event_id TEXT PRIMARY KEY,       -- the bot's answer
-        room_id TEXT NOT NULL,
-        thread_id TEXT NOT NULL,
-        question_event TEXT NOT NULL,
-        question TEXT NOT NULL,
-        asker TEXT NOT NULL,
-        mode TEXT NOT NULL,              -- 'auto' | 'faq'
-        path TEXT, section TEXT, url TEXT,
-        confidence REAL, reason TEXT,
-        details TEXT NOT NULL,           -- JSON: features and the top hits
-        ts INTEGER NOT NULL,
-        retracted INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX kb_answers_thread ON kb_answers (thread_id, mode);
-    CREATE INDEX kb_answers_ts ON kb_answers (ts);
-    CREATE TABLE kb_feedback (
-        id INTEGER PRIMARY KEY,
-        answer_event TEXT NOT NULL,
-        reaction_event TEXT NOT NULL UNIQUE,
-        sender TEXT NOT NULL,
-        is_staff INTEGER NOT NULL,
-        vote INTEGER NOT NULL,           -- +1 / -1
-        question TEXT NOT NULL,
-        path TEXT, section TEXT,
-        ts INTEGER NOT NULL
-    );
-    CREATE TABLE kb_gaps (
-        id INTEGER PRIMARY KEY,
-        question TEXT NOT NULL,
-        why TEXT NOT NULL,               -- 'silence' | 'thumbs down' | 'retracted'
-        path TEXT, section TEXT,
-        room_id TEXT,
-        ts INTEGER NOT NULL
-    )
-    """,
-]
-
-_MD = MarkdownIt("commonmark", {"html": False})
 UP, DOWN = "👍", "👎"
 
 
 def service(ctx: EventContext) -> KnowledgeService | None:
     kb: KnowledgeService | None = ctx.services.kb
     return kb
-
-
-def _now_ms(ctx: EventContext) -> int:
-    return int(ctx.services.clock().timestamp() * 1000)
-
-
-def _title(hit: Hit) -> str:
-    return f"{hit.title} › {hit.section}" if hit.section and hit.section != hit.title else hit.title
-
-
-def answer_html(hit: Hit, prefix: str, *, auto: bool) -> tuple[str, str]:
-    """One short paragraph, the section title as a link, and how to reach a person."""
-    title = _title(hit)
-    head = link(hit.url, title) if hit.url else esc(title)
-    if hit.faq_answer:
-        body = _MD.render(hit.faq_answer).strip()
-        body = body.removeprefix("<p>").removesuffix("</p>")
-    else:
-        body = esc(hit.snippet)
-    how = f"{code(prefix + 'ticket')} or wait for staff"
-    tail = (
-        f"<i>Automatic answer from the docs. Need a person? Type {how}.</i>"
-        if auto
-        else f"<i>From the docs. Need a person? Type {how}.</i>"
-    )
-    html = f"<b>{head}</b><br>{body}<br>{tail}"
-    plain = (
-        f"{title}{' (' + hit.url + ')' if hit.url else ''}\n"
-        f"{hit.faq_answer or hit.snippet}\n"
-        f"{'Automatic answer from the docs. ' if auto else ''}Need a person? Type "
-        f"{prefix}ticket or wait for staff."
-    )
-    return html, plain
-
-
-async def _record_answer(
-    ctx: EventContext, answer_id: str, decision: Decision, mode: str, question: str
-) -> None:
-    best = decision.best
-    if await scan_text(question, ctx.event.body):  # never kept, even with the protection off
-        question = WITHHELD
-    details = {
-        "features": decision.features,
-        "hits": [
-            {"path": h.path, "section": h.section, "score": h.score, "source": h.source}
-            for h in decision.hits[:5]
-        ],
-    }
-    ev = ctx.event
-    await ctx.store.execute(
-        "INSERT INTO kb_answers (event_id, room_id, thread_id, question_event, question, asker,"
-        " mode, path, section, url, confidence, reason, details, ts)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            answer_id,
-            ev.room_id,
-            ev.thread_id,
-            ev.event_id,
-            question,
-            ev.sender,
-            mode,
-            best.path if best else None,
-            best.section if best else None,
-            best.url if best else None,
-            float(decision.features.get("confidence", 0.0)),
-            decision.reason,
-            json.dumps(details),
-            _now_ms(ctx),
-        ),
-    )
-
-
-async def _gap(ctx: EventContext, question: str, why: str, hit: Hit | None = None) -> None:
-    await _store_gap(
-        ctx,
-        question,
-        why,
-        hit.path if hit else None,
-        hit.section if hit else None,
-        ctx.event.room_id,
-    )
-
-
-async def _store_gap(
-    ctx: EventContext,
-    question: str,
-    why: str,
-    path: str | None,
-    section: str | None,
-    room_id: str,
-) -> None:
-    """One row for `!kb gaps`: a question the docs did not answer (silence or 👎)."""
-    # The event's own text too: `!faq` joins its words, and a secret found by its line layout
-    # (a YAML `token:` line) is no longer found in the joined question.
-    if await scan_text(question, ctx.event.body):
-        return  # a question carrying a credential is never kept, whatever moderation says
-    await ctx.store.execute(
-        "INSERT INTO kb_gaps (question, why, path, section, room_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
-        (question, why, path, section, room_id, _now_ms(ctx)),
-    )
 
 
 # --- passive auto-answer --------------------------------------------------------------------
@@ -204,7 +68,7 @@ async def _engineer_in_thread(ctx: EventContext) -> bool:
 
 async def _within_limits(ctx: EventContext) -> bool:
     s = ctx.config.section("knowledge", KnowledgeSettings)
-    since = _now_ms(ctx) - 3_600_000
+    since = now_ms(ctx) - 3_600_000
     per_user = await ctx.store.fetchval(
         "SELECT COUNT(*) FROM kb_answers WHERE mode = 'auto' AND asker = ? AND ts > ?",
         (ctx.event.sender, since),
@@ -227,30 +91,36 @@ async def auto_answer(ctx: EventContext) -> None:
         return
     if ev.is_edit or ctx.is_staff or not ev.body.strip() or ev.msgtype not in (None, "m.text"):
         return
-    if ev.backlog and _now_ms(ctx) - ev.ts > settings.backlog_max_age_s * 1000:
+    if ev.backlog and now_ms(ctx) - ev.ts > settings.backlog_max_age_s * 1000:
         return
     answered = await ctx.store.fetchval(
         "SELECT COUNT(*) FROM kb_answers WHERE thread_id = ? AND mode = 'auto'", (ev.thread_id,)
     )
     if answered:
         return  # one automatic answer per thread
-    decision = await svc.decide(ev.body)
+    question = without_mentions(ctx, ev.body)
+    if not has_words(question):
+        return
+    decision = await svc.decide(question)
     if decision is None:
         return
     if not decision.answer or decision.best is None:
         if decision.reason.startswith("unsure") or decision.reason.startswith("nothing"):
-            await _gap(ctx, ev.body, "silence", decision.best)
+            await gap(ctx, ev.body, "silence", decision.best)
         return
     if await _engineer_in_thread(ctx) or not await _within_limits(ctx):
         return
-    html, plain = answer_html(decision.best, ctx.config.bot.command_prefix, auto=True)
-    answer_id = await ctx.reply(html, plain)
-    await _record_answer(ctx, answer_id, decision, "auto", ev.body)
+    asker = asker_of(ctx)
+    html, plain = answer_html(decision.best, asker, await person_hint(ctx), auto=True)
+    answer_id = await _answer(ctx, html, plain)
+    await record_answer(ctx, answer_id, decision, "auto", ev.body)
     ctx.services.metrics.commands.labels("faq-auto", "answered").inc()
 
 
-_TAG_RE = re.compile(r"<[^>]*>")
-_WORDS_RE = re.compile(r"[^\W_]")  # a letter or digit; markup (*, _, `, >, #) is none
+async def _answer(ctx: EventContext, html: str, plain: str) -> str:
+    """Reply so that the asker, and only the asker, is notified (see commands/faq/answer.py:
+    a notice would notify nobody)."""
+    return await ctx.reply(html, plain, mentions=[ctx.event.sender], msgtype="m.text")
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -263,8 +133,8 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
     if svc is None or svc.kb is None:
         await ctx.reply("The docs index is not loaded yet; try again in a minute.")
         return
-    question = " ".join(args.query)
-    if not _WORDS_RE.search(_TAG_RE.sub(" ", question)):  # only markup, e.g. "!faq **" or "`` ``"
+    question = without_mentions(ctx, " ".join(args.query))
+    if not has_words(question):  # only markup or mentions, e.g. "!faq **" or "!faq @bot"
         prefix = ctx.config.bot.command_prefix
         await ctx.reply(
             f"Usage: {code(prefix + 'faq <your question>')}, e.g. "
@@ -273,38 +143,26 @@ async def faq_command(ctx: EventContext, args: Namespace) -> None:
         return
     decision = await svc.decide(question)
     assert decision is not None
-    prefix = ctx.config.bot.command_prefix
+    settings = ctx.config.section("knowledge", KnowledgeSettings)
     conf = float(decision.features.get("confidence", 0.0))
     best = decision.best
-    answered = best is not None and (
-        decision.answer or conf >= ctx.config.section("knowledge", KnowledgeSettings).min_confidence
-    )
+    answered = best is not None and (decision.answer or conf >= settings.min_confidence)
+    asker, hint = asker_of(ctx), await person_hint(ctx)
     if answered and best is not None:
-        html, plain = answer_html(best, prefix, auto=False)
+        html, plain = answer_html(best, asker, hint, auto=False)
     elif decision.hits:
-        items = [
-            (link(h.url, _title(h)) if h.url else esc(_title(h))) + f": {esc(h.snippet[:160])}"
-            for h in decision.hits[:3]
-        ]
         lead = (
             "I'm not sure; these parts of the docs may help:"
-            if conf >= ctx.config.section("knowledge", KnowledgeSettings).unsure_confidence
+            if conf >= settings.unsure_confidence
             else "I'm not sure, and nothing matches well; the closest parts of the docs:"
         )
-        html = (
-            f"{lead}{bullet_list(items)}"
-            f"<i>Need a person? Type {code(prefix + 'ticket')} or wait for staff.</i>"
-        )
-        plain = None
+        html, plain = candidates_html(decision.hits[:3], asker, hint, lead)
     else:
-        html, plain = (
-            f"Nothing in the docs matches. Type {code(prefix + 'ticket')} to ask a person.",
-            None,
-        )
-    answer_id = await ctx.reply(html, plain)
-    await _record_answer(ctx, answer_id, decision, "faq", question)
+        html, plain = nothing_html(asker, hint)
+    answer_id = await _answer(ctx, html, plain)
+    await record_answer(ctx, answer_id, decision, "faq", question)
     if not answered:  # a shown answer is not a gap in the docs
-        await _gap(ctx, question, "silence", best)
+        await gap(ctx, question, "silence", best)
 
 
 async def _answer_replied_to(ctx: EventContext) -> dict[str, Any] | None:
@@ -366,7 +224,7 @@ async def _retract(ctx: EventContext, row: dict[str, Any], why: str) -> None:
     await ctx.store.execute(
         "UPDATE kb_answers SET retracted = 1 WHERE event_id = ?", (row["event_id"],)
     )
-    await _store_gap(ctx, row["question"], why, row["path"], row["section"], row["room_id"])
+    await store_gap(ctx, row["question"], why, row["path"], row["section"], row["room_id"])
 
 
 @command("kb reload", summary="rebuild the docs index now", role=Role.admin, places=ANYWHERE)
@@ -428,14 +286,14 @@ async def feedback(ctx: EventContext) -> None:
             row["question"],
             row["path"],
             row["section"],
-            _now_ms(ctx),
+            now_ms(ctx),
         ),
     )
     if vote < 0:
         if ctx.is_staff and not row["retracted"]:
             await _retract(ctx, row, "thumbs down")
         elif not ctx.is_staff:
-            await _store_gap(
+            await store_gap(
                 ctx, row["question"], "thumbs down", row["path"], row["section"], row["room_id"]
             )
 

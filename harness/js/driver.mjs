@@ -8,7 +8,9 @@
 // or {"id": n, "ok": false, "error": "..."} per command, and {"event": ...} lines as things
 // happen ("ready" once, then "message" for every room message seen, decrypted when possible).
 // Commands: join {room}, wait_room {room} (synced, encryption state known), send {room, body,
-// thread_root?}, device_signed {user, device}, quit. Invites are joined automatically.
+// thread_root?, formatted_body?, mentions?}, device_signed {user, device}, push_actions {event_id} (what this user's push
+// rules say about a message seen, as Element computes it), quit. Invites are joined
+// automatically.
 import { createInterface } from "node:readline";
 import { pathToFileURL, fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -68,9 +70,11 @@ crypto.setDeviceIsolationMode(new sdk.Crypto.OnlySignedDevicesIsolationMode());
 
 const relation = (ev) => ev.getWireContent()["m.relates_to"] ?? ev.getContent()["m.relates_to"] ?? null;
 const reported = new Set();
+const seen = new Map(); // event id -> MatrixEvent, for push_actions
 function report(ev) {
   if (ev.getType() !== "m.room.message" && !ev.isDecryptionFailure()) return;
   const failed = ev.isDecryptionFailure();
+  if (!failed) seen.set(ev.getId(), ev);
   const key = ev.getId() + (failed ? ":failed" : "");
   if (reported.has(key)) return;
   reported.add(key);
@@ -81,6 +85,9 @@ function report(ev) {
     event_id: ev.getId(),
     sender: ev.getSender(),
     body: failed ? null : ev.getContent().body ?? null,
+    msgtype: failed ? null : ev.getContent().msgtype ?? null,
+    formatted_body: failed ? null : ev.getContent().formatted_body ?? null,
+    mentions: failed ? null : ev.getContent()["m.mentions"] ?? null,
     encrypted: ev.isEncrypted(),
     decryption_failure: failed,
     thread_root: rel && rel.rel_type === "m.thread" ? rel.event_id : null,
@@ -124,6 +131,8 @@ async function handle(msg) {
       return { encrypted: await crypto.isEncryptionEnabledInRoom(msg.room) };
     case "send": {
       const content = { msgtype: "m.text", body: msg.body };
+      if (msg.formatted_body) Object.assign(content, { format: "org.matrix.custom.html", formatted_body: msg.formatted_body });
+      if (msg.mentions) content["m.mentions"] = { user_ids: msg.mentions };
       if (msg.thread_root) {
         content["m.relates_to"] = {
           rel_type: "m.thread",
@@ -147,6 +156,19 @@ async function handle(msg) {
         await sleep(200);
       }
       return { signed_by_owner: Boolean(status?.signedByOwner), known: status !== null };
+    }
+    case "push_actions": {
+      // The push rules as Element evaluates them on the (decrypted) event: the same
+      // PushProcessor that decides the badge, the sound and the highlight.
+      await waitFor(() => seen.has(msg.event_id), msg.timeout_ms ?? 15000, `event ${msg.event_id}`);
+      const details = client.getPushDetailsForEvent(seen.get(msg.event_id), true);
+      const actions = details?.actions ?? { notify: false, tweaks: {} };
+      return {
+        notify: Boolean(actions.notify),
+        highlight: Boolean(actions.tweaks?.highlight),
+        sound: actions.tweaks?.sound ?? null,
+        rule_id: details?.rule?.rule_id ?? null,
+      };
     }
     case "quit":
       client.stopClient();
