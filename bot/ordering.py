@@ -1,6 +1,6 @@
 """Handle events in parallel where order does not matter, in order where it does.
 
-Each job names the keys it must be ordered on (a thread, a sender's commands)
+Each job names the keys it must be ordered on (a thread; a sender's commands outside threads)
 and a scope (its room). A job starts only after every earlier job sharing one
 of its keys has finished, so one thread is handled strictly in arrival order
 while other threads run alongside it, at most ``limit`` at a time. A *barrier*
@@ -34,7 +34,11 @@ def order_of(event: Event, command_prefix: str) -> tuple[tuple[str, ...], bool]:
         if event.reply_to and event.reply_to != event.thread_root:
             # A plain reply is handled after the event it answers ("!why" on an answer).
             keys.append(f"{room}|thread|{event.reply_to}")
-        if event.body.startswith(command_prefix):
+        if event.body.startswith(command_prefix) and event.thread_root is None:
+            # A sender's commands outside threads are one conversation with the bot and keep
+            # their order. Inside a thread the thread key already orders them, and one
+            # sender's commands in two threads are about two different things: they run
+            # side by side.
             keys.append(f"{room}|sender|{event.sender}")
         return tuple(keys), False
     return (), True
