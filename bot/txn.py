@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -45,6 +46,13 @@ MIGRATIONS = [
         sent_at REAL NOT NULL
     );
     CREATE INDEX sent_messages_at ON sent_messages(sent_at)
+    """,
+    # A random namespace per database, mixed into every transaction id: causes are numbered
+    # per database (outbox item 1, ...), so a bot started on a fresh data dir with the same
+    # device (a configured access token) would otherwise reuse an earlier database's ids and
+    # have Synapse drop its messages as repeats.
+    """
+    CREATE TABLE txn_namespace (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)
     """,
 ]
 
@@ -92,9 +100,10 @@ def current() -> Cause | None:
     return _current.get()
 
 
-def txn_id(cause: str, purpose: str) -> str:
-    """A transaction id safe in a URL path: hex of a hash of cause and purpose."""
-    return "bc" + hashlib.sha256(f"{cause}\x00{purpose}".encode()).hexdigest()[:40]
+def txn_id(cause: str, purpose: str, namespace: str = "") -> str:
+    """A transaction id safe in a URL path: hex of a hash of namespace, cause and purpose."""
+    text = f"{namespace}\x00{cause}\x00{purpose}" if namespace else f"{cause}\x00{purpose}"
+    return "bc" + hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -115,8 +124,14 @@ class SentLog:
         # Sends at the same moment (other threads' replies) share one SQLite write.
         self._records = BatchedWrites(store, RECORD_SQL)
         self._notes = BatchedWrites(store, NOTE_SQL)
+        self.namespace = ""
 
     async def prune(self) -> None:
+        """At start: this database's namespace (made once), and records past their age gone."""
+        await self.store.execute(
+            "INSERT OR IGNORE INTO txn_namespace(id, value) VALUES (1, ?)", (secrets.token_hex(8),)
+        )
+        self.namespace = str(await self.store.fetchval("SELECT value FROM txn_namespace"))
         await self.store.execute(
             "DELETE FROM sent_messages WHERE sent_at < ?", (unix(self.clock) - KEEP_SECONDS,)
         )
@@ -136,7 +151,7 @@ class SentLog:
             key, purpose, replay = cause.key, cause.purpose(room_id, event_type), cause.replay
         else:
             return Plan(None)
-        txn = txn_id(key, purpose)
+        txn = txn_id(key, purpose, self.namespace)
         if replay:
             row = await self.store.fetchone(
                 "SELECT device_id, event_id FROM sent_messages WHERE txn_id=?", (txn,)
