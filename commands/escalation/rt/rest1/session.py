@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Self
@@ -27,6 +26,7 @@ from commands.escalation.rt.errors import (
 )
 from commands.escalation.rt.models import RTFile
 from commands.escalation.rt.rest1_form import Answer, parse_answer, safe_filename
+from commands.escalation.rt.transport import open_session, with_retries
 from commands.escalation.settings import RTSettings
 
 log = logging.getLogger(__name__)
@@ -72,17 +72,8 @@ class Rest1Session:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(
-                total=self.settings.timeout_seconds,
-                sock_connect=self.settings.connect_timeout_seconds,
-            )
-            self._session = aiohttp.ClientSession(
-                timeout=timeout,
-                connector=aiohttp.TCPConnector(ssl=True if self.settings.verify_tls else False),
-                # unsafe: keep cookies of hosts given as an IP address (RT on 127.0.0.1).
-                cookie_jar=aiohttp.CookieJar(unsafe=True),
-                headers={"User-Agent": "backchannel-matrix-bot"},
-            )
+            # unsafe: keep cookies of hosts given as an IP address (RT on 127.0.0.1).
+            self._session = open_session(self.settings, cookie_jar=aiohttp.CookieJar(unsafe=True))
             self._own_session = True
             self._logged_in = False
         return self._session
@@ -105,14 +96,10 @@ class Rest1Session:
         """One HTTP exchange with bounded retries on network errors and HTTP 5xx (GETs only;
         a POST is retried only when it never reached RT)."""
         url = f"{self.base}/{path.lstrip('/')}"
-        attempts = self.settings.retries + 1
-        last: RTUnavailable | None = None
-        for attempt in range(attempts):
-            if attempt:
-                cap = self.settings.retry_backoff_seconds * (2 ** (attempt - 1))
-                await asyncio.sleep(random.uniform(cap / 2, cap))
+
+        async def attempt() -> tuple[int, bytes | None]:
+            self.requests += 1
             try:
-                self.requests += 1
                 async with self.session.request(
                     method,
                     url,
@@ -121,10 +108,7 @@ class Rest1Session:
                     allow_redirects=False,
                 ) as resp:
                     raw = await resp.read()
-                    status = resp.status
-            except aiohttp.ClientConnectorError as exc:
-                last = RTUnavailable(f"RT unreachable at {self.settings.url}: {exc}")
-                continue
+                    return resp.status, raw
             except aiohttp.ClientResponseError as exc:
                 if "Data after" not in str(exc.message):
                     raise RTUnavailable(
@@ -132,34 +116,19 @@ class Rest1Session:
                     ) from exc
                 # rt-server/Starlet ends an *empty* chunked body twice (measured); aiohttp
                 # refuses the second terminator. That is RT's empty answer (a no-op edit).
-                return ""
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                last = RTUnavailable(
-                    f"RT {method} {path}: {type(exc).__name__} {exc}".strip(),
-                    maybe_applied=not idempotent,
-                )
-                if not idempotent:
-                    raise last from exc
-                continue
-            if status >= 500:
-                last = RTUnavailable(
-                    f"RT {method} {path}: HTTP {status}",
-                    status=status,
-                    maybe_applied=not idempotent,
-                )
-                if not idempotent and status not in (502, 503, 504):
-                    raise last
-                continue
-            if status != 200:
-                # REST 1.0 always answers 200; anything else is not RT's REST 1.0 (a proxy,
-                # a login redirect, a wrong url).
-                raise RTRejected(
-                    f"RT {method} {path}: HTTP {status} (is {self.settings.url} RT with REST 1.0?)",
-                    status=status,
-                )
-            return raw.decode("utf-8", "replace")
-        assert last is not None
-        raise last
+                return 0, None
+
+        status, raw = await with_retries(self.settings, method, path, idempotent, attempt)
+        if raw is None:
+            return ""
+        if status != 200:
+            # REST 1.0 always answers 200; anything else is not RT's REST 1.0 (a proxy,
+            # a login redirect, a wrong url).
+            raise RTRejected(
+                f"RT {method} {path}: HTTP {status} (is {self.settings.url} RT with REST 1.0?)",
+                status=status,
+            )
+        return raw.decode("utf-8", "replace")
 
     async def login(self) -> None:
         """POST user/pass once; RT sets the session cookie the later requests carry."""
