@@ -12,7 +12,12 @@ from bot.clock import utcnow
 from bot.config import Config
 from bot.events import Event
 from bot.html import esc
-from bot.interfaces import CustomerDirectory
+from bot.interfaces import (
+    CustomerDirectory,
+    EscalationService,
+    FaqService,
+    ModerationService,
+)
 from bot.matrix import MatrixGateway
 from bot.metrics import Metrics
 from bot.roles import Place, Role, Roles
@@ -39,11 +44,11 @@ class Services:
     # (e.g. policy-list rooms): capabilities add room ids in their setup().
     wanted_rooms: set[str] = field(default_factory=set)
     # Feature services (set by each feature's setup(); None when the feature is off).
-    kb: Any = None  # knowledge base (knowledge.index.KnowledgeBase holder)
+    kb: FaqService | None = None  # the FAQ's knowledge service (commands.faq)
     rt: Any = None  # commands.escalation.rt.interface.RTClient (REST 2.0 or REST 1.0)
-    escalation: Any = None  # !ticket / RT sync service
+    escalation: EscalationService | None = None  # !ticket / RT sync service
     access: CustomerDirectory | None = None  # the access registry (commands.access)
-    moderation: Any = None  # moderation / audit service
+    moderation: ModerationService | None = None  # moderation / audit service
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def tell_staff(self, html: str, plain: str | None = None) -> str | None:

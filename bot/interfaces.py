@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class CustomerDirectory(Protocol):
+class OrgLookup(Protocol):
+    async def org_of(self, user_id: str) -> str | None:
+        """The id of the organisation ``user_id`` belongs to, if any."""
+        ...
+
+
+class CustomerDirectory(OrgLookup, Protocol):
     """Who a Matrix user is as a customer: implemented by access, used by the core and escalation."""
 
     async def knows(self, user_id: str, room_id: str | None = None) -> bool:
@@ -33,9 +39,38 @@ class CustomerDirectory(Protocol):
         """The registry's e-mail address of ``user_id``, if it has one."""
         ...
 
-    async def org_of(self, user_id: str) -> str | None:
-        """The id of the organisation ``user_id`` belongs to, if any."""
+
+class TicketLinks(Protocol):
+    def ticket_link(self, ticket_id: int) -> str:
+        """The address of an RT ticket's page, for a link in chat."""
         ...
+
+
+class EscalationService(Protocol):
+    """What other capabilities use of escalation (support: ticket links, organisations and
+    the ticket of a thread). Implemented by commands.escalation.service.Escalation."""
+
+    @property
+    def settings(self) -> TicketLinks: ...
+
+    @property
+    def directory(self) -> OrgLookup:
+        """Organisations as escalation sees them (the access registry, or test overrides)."""
+        ...
+
+    async def mapping(self, room_id: str, thread_id: str) -> dict[str, Any] | None:
+        """The thread's row in rt_threads (``ticket_id`` None until RT made the ticket)."""
+        ...
+
+
+class FaqService(Protocol):
+    """The FAQ capability's service (knowledge.service.KnowledgeService). No other package
+    calls it: the faq package narrows it to its own class before use."""
+
+
+class ModerationService(Protocol):
+    """The moderation capability's service (commands.moderation.moderator.Moderator). No
+    other package calls it: the moderation package narrows it to its own class before use."""
 
 
 class TicketEvent(BaseModel):

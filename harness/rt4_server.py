@@ -10,13 +10,9 @@ and its RT user has Timezone UTC (show/search dates are in the user's timezone).
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import json
 import shutil
-import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -36,8 +32,8 @@ from harness.rt_server import (
     RTInstance,
     RTUnavailableError,
     _run,
-    _site_config,
-    free_port,
+    prepare_directory,
+    serve,
 )
 
 RT4_LIB = Path("/usr/share/request-tracker4/lib")
@@ -108,16 +104,7 @@ def start_rt4(directory: Path, port: int | None = None) -> RT4Instance:
         raise RTUnavailableError(
             "RT 4.4 is not installed (apt-get install request-tracker4 rt4-db-sqlite rt4-standalone)"
         )
-    directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    port_file = directory / "rt-port"
-    if port is None:
-        port = int(port_file.read_text()) if port_file.exists() else free_port()
-    port_file.write_text(f"{port}\n")
-    (directory / "var" / "mason_data").mkdir(parents=True, exist_ok=True)
-    (directory / "var" / "session_data").mkdir(parents=True, exist_ok=True)
-    # RT 4.4 reads the same RT_SiteConfig.pm settings as RT 5 (checked in its code).
-    (directory / "RT_SiteConfig.pm").write_text(_site_config(directory, port))
+    directory, port = prepare_directory(directory, port)
     inst = RT4Instance(directory=directory, port=port)
     marker = directory / "initialised"
     if not marker.exists():
@@ -133,17 +120,8 @@ def start_rt4(directory: Path, port: int | None = None) -> RT4Instance:
     return inst
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.rt4_server", description=__doc__)
-    ap.add_argument("directory", type=Path)
-    ap.add_argument("--port", type=int, default=None)
-    ap.add_argument("--fresh", action="store_true", help="delete DIR first")
-    args = ap.parse_args(argv)
-    if args.fresh and args.directory.exists():
-        shutil.rmtree(args.directory)
-    t0 = time.monotonic()
-    inst = start_rt4(args.directory, args.port)
-    info = {
+def _credentials(inst: RT4Instance) -> dict[str, object]:
+    return {
         "url": inst.url,
         "rest_url": inst.rest_url,
         "username": inst.bot_user,
@@ -151,21 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         "queue": inst.queue,
         "agent_user": inst.agent_user,
         "agent_password": inst.agent_password,
-        "startup_seconds": round(time.monotonic() - t0, 2),
     }
-    (inst.directory / "rt.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(json.dumps(info), flush=True)
 
-    def _term(_sig: int, _frame: object) -> None:
-        inst.stop()
-        sys.exit(0)
 
-    signal.signal(signal.SIGTERM, _term)
-    signal.signal(signal.SIGINT, _term)
-    while inst.running:
-        time.sleep(0.5)
-    print("rt-server exited", file=sys.stderr)
-    return 1
+def main(argv: list[str] | None = None) -> int:
+    return serve("python -m harness.rt4_server", __doc__, start_rt4, _credentials, argv)
 
 
 if __name__ == "__main__":

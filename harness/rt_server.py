@@ -20,8 +20,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 RT_LIB = Path("/usr/share/request-tracker5/lib")
 RT_SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
@@ -359,12 +361,9 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> None:
         )
 
 
-def start_rt(directory: Path, port: int | None = None) -> RTInstance:
-    """Create (or reuse, if already initialised) an RT in `directory` and serve it."""
-    if not rt_installed():
-        raise RTUnavailableError(
-            "RT 5 is not installed (apt-get install request-tracker5 rt5-db-sqlite rt5-standalone)"
-        )
+def prepare_directory(directory: Path, port: int | None) -> tuple[Path, int]:
+    """The directory (absolute) and port of an RT, its config written (RT 4.4 and RT 5 read
+    the same RT_SiteConfig.pm settings, checked in RT 4.4's code)."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     port_file = directory / "rt-port"
@@ -375,6 +374,16 @@ def start_rt(directory: Path, port: int | None = None) -> RTInstance:
     (directory / "var" / "mason_data").mkdir(parents=True, exist_ok=True)
     (directory / "var" / "session_data").mkdir(parents=True, exist_ok=True)
     (directory / "RT_SiteConfig.pm").write_text(_site_config(directory, port))
+    return directory, port
+
+
+def start_rt(directory: Path, port: int | None = None) -> RTInstance:
+    """Create (or reuse, if already initialised) an RT in `directory` and serve it."""
+    if not rt_installed():
+        raise RTUnavailableError(
+            "RT 5 is not installed (apt-get install request-tracker5 rt5-db-sqlite rt5-standalone)"
+        )
+    directory, port = prepare_directory(directory, port)
     inst = RTInstance(directory=directory, port=port)
     if not inst.token_file.exists():
         (directory / "rt.db").unlink(missing_ok=True)
@@ -392,8 +401,19 @@ def start_rt(directory: Path, port: int | None = None) -> RTInstance:
     return inst
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.rt_server", description=__doc__)
+Inst = TypeVar("Inst", bound=RTInstance)
+
+
+def serve(
+    prog: str,
+    description: str | None,
+    start: Callable[[Path, int | None], Inst],
+    credentials: Callable[[Inst], dict[str, object]],
+    argv: list[str] | None,
+) -> int:
+    """`python -m harness.rt_server DIR`: start, write and print the credentials (rt.json),
+    run until killed."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("directory", type=Path)
     ap.add_argument("--port", type=int, default=None)
     ap.add_argument("--fresh", action="store_true", help="delete DIR first")
@@ -401,18 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and args.directory.exists():
         shutil.rmtree(args.directory)
     t0 = time.monotonic()
-    inst = start_rt(args.directory, args.port)
-    info = {
-        "url": inst.url,
-        "rest_url": inst.rest_url,
-        "token": inst.token,
-        "token_file": str(inst.token_file),
-        "queue": inst.queue,
-        "agent_user": inst.agent_user,
-        "agent_password": inst.agent_password,
-        "pid": inst._proc.pid if inst._proc else None,
-        "startup_seconds": round(time.monotonic() - t0, 2),
-    }
+    inst = start(args.directory, args.port)
+    info = {**credentials(inst), "startup_seconds": round(time.monotonic() - t0, 2)}
     (inst.directory / "rt.json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info), flush=True)
 
@@ -426,6 +436,23 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.5)
     print("rt-server exited", file=sys.stderr)
     return 1
+
+
+def _credentials(inst: RTInstance) -> dict[str, object]:
+    return {
+        "url": inst.url,
+        "rest_url": inst.rest_url,
+        "token": inst.token,
+        "token_file": str(inst.token_file),
+        "queue": inst.queue,
+        "agent_user": inst.agent_user,
+        "agent_password": inst.agent_password,
+        "pid": inst._proc.pid if inst._proc else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve("python -m harness.rt_server", __doc__, start_rt, _credentials, argv)
 
 
 if __name__ == "__main__":

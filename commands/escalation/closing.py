@@ -81,7 +81,7 @@ class Closing(Part):
         if p.get("reason") and txn is None:
             reconcile = self.esc.outbox.reconcile
             txn = await reconcile.find(
-                item["id"], lambda: self.esc.outbox._already_sent(tid, p["event_id"])
+                item["id"], lambda: self.esc.outbox.message.already_sent(tid, p["event_id"])
             )
             if txn is None:
                 txn = await self.rt.comment(
@@ -100,13 +100,11 @@ class Closing(Part):
         )
         self.metrics.outbox.labels("done").inc()
         await self.esc.relay.set_status(row, "resolved")
-        await self.esc.outbox.thread_say(
-            row, f"Closed {self.esc.ticket_html(tid)}.", reply_to=p["event_id"]
-        )
+        await self.thread_say(row, f"Closed {self.esc.ticket_html(tid)}.", reply_to=p["event_id"])
 
     async def refused(self, item: dict[str, Any], row: dict[str, Any], exc: Exception) -> None:
         p = json.loads(item["payload"])
-        await self.esc.outbox.thread_say(
+        await self.thread_say(
             row,
             f"RT refused to close {self.esc.ticket_html(int(row['ticket_id']))}: "
             f"<code>{esc(exc)}</code>",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.context import Services
-from bot.matrix import MatrixGateway
+from bot.matrix import MatrixError, MatrixGateway
 from bot.store import Store
 from commands.escalation.directory import Directory, RTMetrics
 from commands.escalation.rt.interface import RTClient
@@ -55,3 +55,10 @@ class Part:
     @property
     def directory(self) -> Directory:
         return self.esc.directory
+
+    async def thread_say(self, row: dict[str, Any], html: str, **kw: Any) -> str | None:
+        try:
+            return await self.matrix.send(row["room_id"], html, thread_root=row["thread_id"], **kw)
+        except MatrixError:
+            log.exception("could not post in thread %s", row["thread_id"])
+            return None

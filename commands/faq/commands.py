@@ -46,8 +46,8 @@ UP, DOWN = "👍", "👎"
 
 
 def service(ctx: EventContext) -> KnowledgeService | None:
-    kb: KnowledgeService | None = ctx.services.kb
-    return kb
+    kb = ctx.services.kb
+    return kb if isinstance(kb, KnowledgeService) else None
 
 
 # --- passive auto-answer --------------------------------------------------------------------

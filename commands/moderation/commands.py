@@ -237,7 +237,7 @@ async def protections(ctx: EventContext, args: Namespace) -> None:
 async def undo(ctx: EventContext) -> None:
     ev: Event = ctx.event
     mod = ctx.services.moderation
-    if mod is None or not ev.relates_to:
+    if not isinstance(mod, Moderator) or not ev.relates_to:
         return
     try:
         await mod.undo(ev.relates_to, ev.sender)

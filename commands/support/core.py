@@ -46,10 +46,9 @@ class SupportCore:
         await self.services.matrix.edit(self.services.config.rooms.staff, event_id, html)
 
     def ticket_url(self, ticket_id: int | None) -> str | None:
-        esc_settings = getattr(self.services.escalation, "settings", None)
-        if ticket_id is None or esc_settings is None:
+        if ticket_id is None or self.services.escalation is None:
             return None
-        return str(esc_settings.ticket_link(ticket_id))
+        return self.services.escalation.settings.ticket_link(ticket_id)
 
     def _card_html(self, card: CardRow) -> str:
         return card_html(

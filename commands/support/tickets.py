@@ -85,11 +85,9 @@ class TicketsMixin(ThreadsMixin):
         )
 
     async def org_of(self, user_id: str) -> str | None:
-        directory = getattr(self.services.escalation, "directory", None)
-        if directory is None:
+        if self.services.escalation is None:
             return None
-        org: str | None = await directory.org_of(user_id)
-        return org
+        return await self.services.escalation.directory.org_of(user_id)
 
     async def _card_for_ticket(self, event: TicketEvent) -> None:
         """Every escalation gets a card, at once (even a thread answered within the minute)."""
@@ -122,7 +120,7 @@ class TicketsMixin(ThreadsMixin):
         ticket_id = card.ticket_id
         if ticket_id is None and self.services.escalation is not None:
             mapping = await self.services.escalation.mapping(room_id, thread_id)
-            ticket_id = mapping and mapping.get("ticket_id")
+            ticket_id = mapping.get("ticket_id") if mapping else None
         if not ticket_id or rt is None:
             return ""
         owner = self.rt_owner(user_id) if user_id else "Nobody"

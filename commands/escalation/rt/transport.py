@@ -1,4 +1,7 @@
-"""HTTP for RT's REST 2.0: one session, bounded retries, RT's errors-in-200 messages."""
+"""HTTP for RT's REST 2.0: one session, bounded retries, RT's errors-in-200 messages.
+
+`open_session` and `with_retries` serve the REST 1.0 client too (rest1/session.py).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, Self
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Self, TypeVar
 
 import aiohttp
 
@@ -38,6 +41,7 @@ _BENIGN_RE = re.compile(
     re.IGNORECASE,
 )
 _LOCATION_ID_RE = re.compile(r"/(ticket|transaction)/(\d+)/?$")
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------- client
@@ -54,6 +58,65 @@ def messages_in(body: Any) -> list[str]:
 def failures_in(messages: Iterable[str]) -> list[str]:
     """The messages of a 2xx answer that say something did not happen."""
     return [m for m in messages if _FAILURE_RE.search(m) and not _BENIGN_RE.search(m)]
+
+
+def open_session(settings: RTSettings, **kw: Any) -> aiohttp.ClientSession:
+    """An RT client's session: the settings' timeouts and TLS check (``kw``: e.g. a cookie jar)."""
+    timeout = aiohttp.ClientTimeout(
+        total=settings.timeout_seconds,
+        sock_connect=settings.connect_timeout_seconds,
+    )
+    return aiohttp.ClientSession(
+        timeout=timeout,
+        connector=aiohttp.TCPConnector(ssl=True if settings.verify_tls else False),
+        # Not "Mozilla": RT answers those with a 302 to the login page instead of 401.
+        headers={"User-Agent": "backchannel-matrix-bot"},
+        **kw,
+    )
+
+
+async def with_retries(
+    settings: RTSettings,
+    method: str,
+    path: str,
+    idempotent: bool,
+    attempt: Callable[[], Awaitable[tuple[int, T]]],
+) -> tuple[int, T]:
+    """``attempt()`` (one exchange: status and what was read) with bounded retries (jitter) on
+    network errors and 5xx; one that may have reached RT is repeated only when idempotent."""
+    last: RTUnavailable | None = None
+    for n in range(settings.retries + 1):
+        if n:
+            # Full jitter: concurrent retries against a recovering RT do not line up.
+            cap = settings.retry_backoff_seconds * (2 ** (n - 1))
+            await asyncio.sleep(random.uniform(cap / 2, cap))
+        try:
+            status, result = await attempt()
+        except aiohttp.ClientConnectorError as exc:
+            # Never connected: nothing reached RT, any method may be retried.
+            last = RTUnavailable(f"RT unreachable at {settings.url}: {exc}")
+            continue
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            last = RTUnavailable(
+                f"RT {method} {path}: {type(exc).__name__} {exc}".strip(),
+                maybe_applied=not idempotent,
+            )
+            if not idempotent:
+                raise last from exc
+            continue
+        if status >= 500:
+            last = RTUnavailable(
+                f"RT {method} {path}: HTTP {status}",
+                status=status,
+                maybe_applied=not idempotent,
+            )
+            # 502/503/504 come from a proxy in front of RT: the request did not run.
+            if not idempotent and status not in (502, 503, 504):
+                raise last
+            continue
+        return status, result
+    assert last is not None
+    raise last
 
 
 class RestTransport:
@@ -81,16 +144,7 @@ class RestTransport:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(
-                total=self.settings.timeout_seconds,
-                sock_connect=self.settings.connect_timeout_seconds,
-            )
-            self._session = aiohttp.ClientSession(
-                timeout=timeout,
-                connector=aiohttp.TCPConnector(ssl=True if self.settings.verify_tls else False),
-                # Not "Mozilla": RT answers those with a 302 to the login page instead of 401.
-                headers={"User-Agent": "backchannel-matrix-bot"},
-            )
+            self._session = open_session(self.settings)
             self._own_session = True
         return self._session
 
@@ -114,53 +168,26 @@ class RestTransport:
             idempotent = method in ("GET", "PUT", "DELETE", "HEAD")
         url = f"{self.base}{path}"
         headers = {"Authorization": f"token {self._token}"}
-        attempts = self.settings.retries + 1
-        last: RTUnavailable | None = None
-        for attempt in range(attempts):
-            if attempt:
-                # Full jitter: concurrent retries against a recovering RT do not line up.
-                cap = self.settings.retry_backoff_seconds * (2 ** (attempt - 1))
-                await asyncio.sleep(random.uniform(cap / 2, cap))
-            try:
-                async with self.session.request(
-                    method, url, params=params, json=json, headers=headers, allow_redirects=False
-                ) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    body: Any = None
-                    if raw:
-                        try:
-                            body = await resp.json(content_type=None)
-                        except ValueError:
-                            body = raw.decode("utf-8", "replace")
-                    resp_headers = dict(resp.headers)
-            except aiohttp.ClientConnectorError as exc:
-                # Never connected: nothing reached RT, any method may be retried.
-                last = RTUnavailable(f"RT unreachable at {self.settings.url}: {exc}")
-                continue
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                last = RTUnavailable(
-                    f"RT {method} {path}: {type(exc).__name__} {exc}".strip(),
-                    maybe_applied=not idempotent,
-                )
-                if not idempotent:
-                    raise last from exc
-                continue
-            if status >= 500:
-                last = RTUnavailable(
-                    f"RT {method} {path}: HTTP {status}",
-                    status=status,
-                    maybe_applied=not idempotent,
-                )
-                # 502/503/504 come from a proxy in front of RT: the request did not run.
-                if not idempotent and status not in (502, 503, 504):
-                    raise last
-                continue
-            if status >= 400 or status in (301, 302, 303):
-                raise self._error_for(method, path, status, body)
-            return status, resp_headers, body
-        assert last is not None
-        raise last
+
+        async def attempt() -> tuple[int, tuple[Mapping[str, str], Any]]:
+            async with self.session.request(
+                method, url, params=params, json=json, headers=headers, allow_redirects=False
+            ) as resp:
+                raw = await resp.read()
+                body: Any = None
+                if raw:
+                    try:
+                        body = await resp.json(content_type=None)
+                    except ValueError:
+                        body = raw.decode("utf-8", "replace")
+                return resp.status, (dict(resp.headers), body)
+
+        status, (resp_headers, body) = await with_retries(
+            self.settings, method, path, idempotent, attempt
+        )
+        if status >= 400 or status in (301, 302, 303):
+            raise self._error_for(method, path, status, body)
+        return status, resp_headers, body
 
     def _error_for(self, method: str, path: str, status: int, body: Any) -> RTError:
         msgs = messages_in(body)

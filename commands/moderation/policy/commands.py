@@ -12,12 +12,12 @@ from bot.followed import followed_rooms
 from bot.html import code, esc
 from bot.registry import UsageError, argument, command
 from bot.roles import ROOMS, Role
+from commands.moderation.moderator import Moderator
 from commands.moderation.policy.protection import PolicyLists
 from commands.moderation.policy.store import PolicyStore
 
 if TYPE_CHECKING:
     from bot.app import App
-    from commands.moderation.moderator import Moderator
     from commands.moderation.settings import PolicyListSettings
 
 
@@ -36,7 +36,7 @@ async def setup_policy_lists(
 
 def _lists(ctx: EventContext) -> PolicyLists:
     mod = ctx.services.moderation
-    found = getattr(mod, "protections", {}).get("policy_lists")
+    found = mod.protections.get("policy_lists") if isinstance(mod, Moderator) else None
     if not isinstance(found, PolicyLists):
         raise UsageError("policy lists are not set up")
     return found
