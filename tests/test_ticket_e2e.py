@@ -17,6 +17,7 @@ from bot.events import Event
 from bot.interfaces import TicketEvent, ticket_events
 from commands.escalation.rt.rest2 import RTClient
 from commands.escalation.settings import RTSettings
+from harness.faultrun import rt_agent as agent
 from harness.faults import DiesAfter, DiesAfterCreate
 from harness.matrix_helpers import Person, World, running_bot
 from harness.rt_server import RTInstance
@@ -121,19 +122,6 @@ async def add_customer(world: World, name: str) -> Person:
 async def bot_txns(rtc: RTClient, rt: RTInstance, ticket: int) -> list[Any]:
     txns = await rtc.transactions_since(rt.queue, 0, types=("Correspond", "Comment", "Create"))
     return [t for t in txns if t.object_id == ticket and t.creator == rt.bot_user]
-
-
-async def agent(rt: RTInstance, method: str, path: str, payload: dict[str, Any]) -> None:
-    async with (
-        aiohttp.ClientSession() as s,
-        s.request(
-            method,
-            f"{rt.rest_url}{path}",
-            json=payload,
-            headers={"Authorization": aiohttp.encode_basic_auth(*rt.agent_auth)},
-        ) as r,
-    ):
-        assert r.status in (200, 201), await r.text()
 
 
 async def test_ticket_end_to_end_transcript_image_and_once(
