@@ -162,6 +162,11 @@ class World:
     others: dict[str, Person] = field(default_factory=dict)
     data_dir: Path = Path()
 
+    async def stop(self) -> None:
+        """Stop every person's client (the fixtures' teardown)."""
+        for person in (self.admin, self.engineer, self.customer, *self.others.values()):
+            await person.stop()
+
     def config(self, **sections: Any) -> Config:
         base: dict[str, Any] = {
             "matrix": {

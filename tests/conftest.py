@@ -43,5 +43,4 @@ async def world(synapse: Synapse, tmp_path: Path) -> AsyncIterator[World]:
     try:
         yield w
     finally:
-        for person in (w.admin, w.engineer, w.customer, *w.others.values()):
-            await person.stop()
+        await w.stop()

@@ -161,8 +161,7 @@ async def test_element_customer_in_an_encrypted_room(synapse: Synapse, tmp_path:
     finally:
         if js:
             await js.stop()
-        for person in (world.admin, world.engineer, world.customer):
-            await person.stop()
+        await world.stop()
 
 
 async def test_keys_on_the_server_without_ours_need_the_reset_flag(

@@ -130,5 +130,4 @@ async def test_answers_highlight_the_asker_only_and_hint_what_they_can_do(
     finally:
         for js in clients:
             await js.stop()
-        for person in (world.admin, world.engineer, world.customer):
-            await person.stop()
+        await world.stop()

@@ -56,5 +56,4 @@ async def test_works_in_an_encrypted_room(synapse: Synapse, tmp_path: Path) -> N
             reply = await world.customer.wait_reply(ask, world.bot.user_id, timeout=30)
             assert reply.body.startswith("backchannel")
     finally:
-        for person in (world.admin, world.engineer, world.customer):
-            await person.stop()
+        await world.stop()

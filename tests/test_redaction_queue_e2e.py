@@ -50,8 +50,7 @@ async def limited_world(limited_synapse: Synapse, tmp_path: Path) -> AsyncIterat
     try:
         yield w
     finally:
-        for person in (w.admin, w.engineer, w.customer, *w.others.values()):
-            await person.stop()
+        await w.stop()
 
 
 def config(world: World):  # type: ignore[no-untyped-def]

@@ -697,8 +697,7 @@ async def test_encrypted_room_transcript_and_files(
             )
             assert plain == PNG
     finally:
-        for person in (world.admin, world.engineer, world.customer):
-            await person.stop()
+        await world.stop()
 
 
 async def test_rt_webhook_scrip_triggers_an_early_poll(
